@@ -1,0 +1,52 @@
+"""`distill` command line. Each command lives in `engine/commands/<name>.py` with
+`HELP`, `add_arguments(parser)` and `run(args) -> int`; add a module and list it here.
+
+Exit codes: 0 success, 2 bad input (one sentence on stderr naming the file or argument).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from engine.errors import InputError
+
+COMMANDS = {
+    "train": "engine.commands.train",
+    "info": "engine.commands.info",
+    "eval": "engine.commands.eval",
+    "reconstruct": "engine.commands.reconstruct",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep its one-line form
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="distill", description="Distill: a neural instrument trained on your own sounds.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except InputError as e:
+        print(f"distill {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"distill {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

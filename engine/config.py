@@ -1,0 +1,176 @@
+"""One typed configuration for Distill, as frozen dataclasses.
+
+The model-defining part (`AudioConfig`, `CodecConfig`, `PriorConfig`) is stored in every bundle and
+inference reads it only from there; `TrainConfig` only steers training. Every value can be
+overridden with `section.key=value` strings (from `--set` or a TOML file); an unknown key is an
+error that names it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = 48_000  # model rate; every file is resampled to it
+    n_fft: int = 2048
+    hop_length: int = 512  # 48 kHz / 512 = 93.75 mel frames per second, the seed design's resolution
+    n_mels: int = 128
+    f_min_hz: float = 20.0
+    f_max_hz: float = 20_000.0
+    # Fixed dB reference (not per-clip max) so a chunk's mel equals the same frames of the whole clip.
+    ref_amplitude: float = 1.0
+    min_db: float = -100.0  # floor; mel values are (dB - min_db) / -min_db, so 0..~1
+    min_duration_s: float = 0.1  # shorter files are skipped; longer-but-short files are padded
+    chunk_frames: int = 96  # training chunk (about 1 s); long files are cut into chunks of this length
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.sample_rate / self.hop_length
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    hidden_channels: int = 192
+    latent_dim: int = 64
+    time_stride: int = 2  # encoder downsamples frames by this; codes run at frame_rate / time_stride
+    levels: int = 4  # RVQ levels (Q)
+    codebook_size: int = 32  # K; dataset-adaptive, see `adaptive_defaults`
+    codebook_dim: int = 16  # low-dim codebook lookups keep small codebooks alive
+    commitment_weight: float = 0.25
+    decay: float = 0.9  # EMA decay; low on small data so codebooks follow the encoder
+    kmeans_init: bool = True  # initialised from the whole (small) dataset, not one batch
+    kmeans_iters: int = 10
+    threshold_ema_dead_code: float = 2.0  # revive codes whose EMA count falls below this
+    quantize_dropout: bool = True  # trains coarse levels to stand alone
+    bypass_quantizer: bool = False  # the continuous A/B baseline: same network, no RVQ
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    layers: int = 2
+    dim: int = 128
+    heads: int = 4
+    dropout: float = 0.4
+    token_corruption: float = 0.08  # share of input tokens replaced at random while training
+    context_frames: int = 256  # sliding window for generation, in code frames
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    max_epochs: int = 400
+    max_minutes: float = 10.0
+    patience_epochs: int = 25  # early stopping on validation mel L1
+    val_share: float = 0.2  # validation split by file
+    grad_clip: float = 1.0
+    spectral_weight: float = 0.5  # multi-resolution spectral term next to mel L1
+    augment: bool = True
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        """Builds a config from nested dicts; unknown sections or keys raise ValueError."""
+        sections = {f.name: f.type for f in fields(cls)}
+        built = {}
+        for name, values in data.items():
+            if name not in sections:
+                raise InputError(f"unknown config section '{name}' (known: {', '.join(sections)})")
+            section_cls = _SECTION_TYPES[name]
+            known = {f.name for f in fields(section_cls)}
+            for key in values:
+                if key not in known:
+                    raise InputError(f"unknown config key '{name}.{key}'")
+            built[name] = section_cls(**values)
+        return cls(**built)
+
+    def with_overrides(self, overrides: list[str]) -> "Config":
+        """Applies `section.key=value` strings; values are parsed to the field's type."""
+        config = self
+        for item in overrides:
+            if "=" not in item or "." not in item.split("=", 1)[0]:
+                raise InputError(f"override '{item}' is not of the form section.key=value")
+            path, raw = item.split("=", 1)
+            section_name, key = path.strip().split(".", 1)
+            if section_name not in _SECTION_TYPES:
+                raise InputError(f"unknown config section '{section_name}' in '{item}'")
+            section = getattr(config, section_name)
+            types = {f.name: f.type for f in fields(section)}
+            if key not in types:
+                raise InputError(f"unknown config key '{section_name}.{key}'")
+            value = _parse(raw.strip(), getattr(section, key), item)
+            config = replace(config, **{section_name: replace(section, **{key: value})})
+        return config
+
+
+_SECTION_TYPES = {"audio": AudioConfig, "codec": CodecConfig, "prior": PriorConfig, "train": TrainConfig}
+
+
+def _parse(raw: str, current: Any, item: str) -> Any:
+    try:
+        if isinstance(current, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+    except ValueError:
+        raise InputError(f"override '{item}': '{raw}' is not a {type(current).__name__}") from None
+    return raw
+
+
+def load_toml(path: Path) -> Config:
+    with open(path, "rb") as f:
+        return Config.from_dict(tomllib.load(f))
+
+
+def adaptive_defaults(usable_files: int, base: Config | None = None) -> Config:
+    """Sizes the codec and prior to the dataset (measured in ../shared/notes/small-data.md).
+
+    Small sets collapse big codebooks at once, so K grows with the file count, not the chunk count
+    (`min(64, chunks // 4)` gives K = 1 for 5 files). Lower EMA decay and commitment keep tiny
+    codebooks following the encoder.
+    """
+    base = base or Config()
+    if usable_files < 20:
+        codec = dict(codebook_size=16, levels=4, commitment_weight=0.1, decay=0.8)
+        prior = dict(layers=2, dim=128, heads=4, dropout=0.45)
+        batch = 8
+    elif usable_files < 100:
+        codec = dict(codebook_size=32, levels=4, commitment_weight=0.2, decay=0.9)
+        prior = dict(layers=2, dim=128, heads=4, dropout=0.4)
+        batch = 16
+    else:
+        codec = dict(codebook_size=64, levels=4, commitment_weight=0.25, decay=0.95)
+        prior = dict(layers=4 if usable_files < 400 else 6, dim=256 if usable_files < 400 else 512,
+                     heads=4 if usable_files < 400 else 8, dropout=0.3)
+        batch = 32
+    return replace(
+        base,
+        codec=replace(base.codec, **codec),
+        prior=replace(base.prior, **prior),
+        train=replace(base.train, batch_size=batch),
+    )
