@@ -60,6 +60,14 @@ class PriorConfig:
     dropout: float = 0.4
     token_corruption: float = 0.08  # share of input tokens replaced at random while training
     context_frames: int = 256  # sliding window for generation, in code frames
+    # Training crop (2.7 s): the generation window is min(context_frames, crop_frames), because attention
+    # distances past the crop are never trained. 8 x 128 frames a step keeps 30 files within 30 s of CPU.
+    crop_frames: int = 128
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    eval_every_steps: int = 20  # validation perplexity is checked this often
+    patience_steps: int = 200  # early stopping: steps without a better validation perplexity
+    max_steps: int = 3000
 
 
 @dataclass(frozen=True)

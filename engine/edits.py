@@ -103,27 +103,34 @@ def swap_codes(codes: Codes, code_a: int, code_b: int, start_frame: int, end_fra
     return codes.with_indices(out)
 
 
-def copy_region(codes: Codes, start_frame: int, end_frame: int) -> np.ndarray:
-    """The region's codes, all levels, as a new array (a clipboard). # [Q, end - start]"""
+def copy_region(codes: Codes, start_frame: int, end_frame: int, levels: Iterable[int] | None = None) -> np.ndarray:
+    """The region's codes (all levels, or the given contiguous ones) as a new array: a clipboard.
+    # [len(levels), end - start]"""
     start, end = check_region(codes, start_frame, end_frame)
-    clip = codes.indices[:, start:end].copy()
+    chosen = check_levels(codes, levels)
+    if list(chosen) != list(range(chosen[0], chosen[-1] + 1)):
+        raise EditError(f"copied levels must be contiguous, got {list(chosen)}")
+    clip = codes.indices[chosen[0]:chosen[-1] + 1, start:end].copy()
     clip.setflags(write=False)
     return clip
 
 
-def paste(codes: Codes, clip: np.ndarray, at_frame: int, levels: Iterable[int] | None = None,
+def paste(codes: Codes, clip: np.ndarray, at_frame: int, at_level: int = 0, levels: Iterable[int] | None = None,
           locked_levels: Iterable[int] = ()) -> Codes:
-    """Overwrites frames from `at_frame` with `clip [Q, n]`; what runs past the grid's end is cut."""
+    """Overwrites the grid from `[at_level, at_frame]` with `clip [L, n]`; rows and frames that run
+    past the grid's last level or frame are cut."""
     at = check_frame(codes, at_frame, "at_frame")
+    top = check_level(codes, at_level, "at_level")
     clip = np.asarray(clip)
-    if clip.ndim != 2 or clip.shape[0] != codes.levels or clip.shape[1] == 0:
-        raise EditError(f"clip must have shape [{codes.levels}, n >= 1], got {list(clip.shape)}")
+    if clip.ndim != 2 or not 1 <= clip.shape[0] <= codes.levels or clip.shape[1] == 0:
+        raise EditError(f"clip must have shape [1..{codes.levels} levels, n >= 1 frames], got {list(clip.shape)}")
     if not np.issubdtype(clip.dtype, np.integer) or clip.min() < 0 or clip.max() >= codes.codebook_size:
         raise EditError(f"clip codes must be integers in 0..{codes.codebook_size - 1}")
     n = min(clip.shape[1], codes.n_frames - at)
     out = _writable(codes)
     for q in editable_levels(codes, levels, locked_levels):
-        out[q, at:at + n] = clip[q, :n]
+        if top <= q < top + clip.shape[0]:
+            out[q, at:at + n] = clip[q - top, :n]
     return codes.with_indices(out)
 
 
@@ -134,7 +141,7 @@ def duplicate_region(codes: Codes, start_frame: int, end_frame: int, levels: Ite
     start, end = check_region(codes, start_frame, end_frame)
     if end >= codes.n_frames:
         raise EditError(f"region [{start}, {end}) ends at the grid's end: nothing after it to duplicate into")
-    return paste(codes, codes.indices[:, start:end], end, levels, locked_levels)
+    return paste(codes, codes.indices[:, start:end], end, 0, levels, locked_levels)
 
 
 def reverse_region(codes: Codes, start_frame: int, end_frame: int, levels: Iterable[int] | None = None,
@@ -239,8 +246,10 @@ def _stretch(indices: np.ndarray, n_frames: int) -> np.ndarray:
     return indices[:, src]
 
 
-def _blend_into(codes: Codes, other: Codes, weights_other: np.ndarray, codebooks: np.ndarray,
+def _blend_into(codes: Codes, other: Codes | np.ndarray, weights_other: np.ndarray, codebooks: np.ndarray,
                 start: int, end: int, levels: Iterable[int] | None, locked_levels: Iterable[int]) -> Codes:
+    if not isinstance(other, Codes):  # a clipboard [Q, n]
+        other = Codes(np.asarray(other, dtype=np.int64), codes.codebook_size, codes.frame_rate_hz, codes.model_id)
     if other.levels != codes.levels or other.codebook_size != codes.codebook_size:
         raise EditError(f"the other clip has {other.levels} levels of {other.codebook_size} codes; "
                         f"this grid has {codes.levels} of {codes.codebook_size}")
@@ -256,7 +265,7 @@ def _blend_into(codes: Codes, other: Codes, weights_other: np.ndarray, codebooks
     return codes.with_indices(out)
 
 
-def blend(codes: Codes, other: Codes, weight_other: float, codebooks: np.ndarray,
+def blend(codes: Codes, other: Codes | np.ndarray, weight_other: float, codebooks: np.ndarray,
           start_frame: int = 0, end_frame: int | None = None, levels: Iterable[int] | None = None,
           locked_levels: Iterable[int] = ()) -> Codes:
     """Weighted average of code vectors, re-quantized level by level, over a region.
@@ -272,7 +281,7 @@ def blend(codes: Codes, other: Codes, weight_other: float, codebooks: np.ndarray
     return _blend_into(codes, other, weights, codebooks, start, end, levels, locked_levels)
 
 
-def morph(codes: Codes, other: Codes, codebooks: np.ndarray, start_frame: int = 0,
+def morph(codes: Codes, other: Codes | np.ndarray, codebooks: np.ndarray, start_frame: int = 0,
           end_frame: int | None = None, levels: Iterable[int] | None = None,
           locked_levels: Iterable[int] = ()) -> Codes:
     """Morphs from this grid to `other` across the region: the other clip's share rises linearly

@@ -30,7 +30,7 @@ from engine.errors import InputError
 SESSION_FORMAT = "distill-session"
 SESSION_VERSION = 1
 SESSION_SUFFIX = ".session.json"
-DEFAULT_SAMPLING = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0}
+DEFAULT_SAMPLING = {"temperature": 0.9, "top_k": 0, "top_p": 0.95, "seed": 0}  # as the OSC defaults
 
 
 class SessionError(InputError):

@@ -137,6 +137,20 @@ def test_duplicate_region(case):
         np.testing.assert_array_equal(out.indices[q, end:end + n], c.indices[q, start:start + n])
 
 
+def test_copy_paste_of_some_levels_at_another_level():
+    c = grid(3, 12)
+    clip = edits.copy_region(c, 2, 6, levels=(0, 1))
+    assert clip.shape == (2, 4)
+    out = edits.paste(c, clip, 8, at_level=1)  # rows 0, 1 -> levels 1, 2; frames 8..11
+    np.testing.assert_array_equal(out.indices[0], c.indices[0])
+    np.testing.assert_array_equal(out.indices[1:, 8:12], c.indices[0:2, 2:6])
+    out = edits.paste(c, clip, 10, at_level=2)  # cut at the last level and the last frame
+    np.testing.assert_array_equal(out.indices[2, 10:12], c.indices[0, 2:4])
+    np.testing.assert_array_equal(out.indices[:2], c.indices[:2])
+    with pytest.raises(EditError, match="contiguous"):
+        edits.copy_region(c, 0, 3, levels=(0, 2))
+
+
 def test_level_selection_limits_region_edits():
     c = grid(3, 12)
     out = edits.reverse_region(c, 2, 9, levels=(1,))
@@ -150,7 +164,8 @@ def test_level_selection_limits_region_edits():
     lambda c: edits.reverse_region(c, 0, 21),
     lambda c: edits.swap_codes(c, 0, K, 0, 4),
     lambda c: edits.shift_region(c, 0, 4, 1.5),
-    lambda c: edits.paste(c, np.zeros((2, 3), np.int64), 0),
+    lambda c: edits.paste(c, np.zeros((4, 3), np.int64), 0),
+    lambda c: edits.paste(c, np.zeros((1, 3), np.int64), 0, at_level=3),
     lambda c: edits.paste(c, np.full((3, 3), K), 0),
     lambda c: edits.paste(c, np.zeros((3, 3), np.int64), 20),
     lambda c: edits.reverse_region(c, 0, 4, locked_levels=(3,)),

@@ -1,0 +1,35 @@
+"""distill info MODEL: what a model file holds, its health and its training report."""
+from __future__ import annotations
+
+from engine.bundle import load_bundle
+from engine.commands.common import print_json
+
+HELP = "show a model's config, dataset, codebook health and training report"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", metavar="MODEL", help="a .distill model file")
+    p.add_argument("--json", action="store_true", help="print the training report as JSON")
+
+
+def run(args) -> int:
+    bundle = load_bundle(args.model)
+    report = dict(bundle.meta.get("report", {}))
+    summary = {"model_id": bundle.model_id, "created": bundle.created, "components": sorted(bundle.tensors),
+               "files": sorted(bundle.files), **report}
+    if args.json:
+        print_json(summary)
+        return 0
+    codec = bundle.config.codec
+    print(f"{args.model}: model {bundle.model_id}, created {bundle.created}")
+    print(f"  codec: {codec.levels} levels x {codec.codebook_size} codes, {bundle.config.audio.sample_rate} Hz")
+    if report:
+        print(f"  dataset: {report['files']['used']} files used, {len(report['files']['skipped'])} skipped")
+        print(f"  health: {report['health']['verdict']}: {report['health']['message']}")
+        for h in report["codec"]["levels"]:
+            print(f"    level {h['level'] + 1}: use {h['utilization']:.0%}, perplexity {h['perplexity']:.1f}, "
+                  f"dead {h['dead_codes']}")
+        print(f"  validation mel L1: {report['codec']['val_mel_l1']:.4f}; trained in {report['timings']['train_s']:.0f} s")
+        if "prior" in report:
+            print(f"  prior: {report['prior']}")
+    return 0

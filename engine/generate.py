@@ -1,0 +1,202 @@
+"""Generation with the prior: new codes, continuation of a clip, regeneration of a time range.
+
+Every path runs the same loop: frame by frame, the temporal Transformer advances one step on a
+ring-buffer KV cache (a sliding window of `prior.context_frames` frames, so there are no seams
+where one window would end and the next begin: the window slides by one frame every step, and the
+cost per frame is constant, so the total cost is linear in duration), then the depth head picks the
+frame's codes coarse to fine.
+
+`progress(done_frames, total_frames)` is called every few frames and at the end; `cancel` (a
+callable returning True, or anything with `is_set()`, e.g. `threading.Event`) stops the loop with
+`GenerationCancelled` within one frame.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine.errors import InputError
+from engine.prior import KVCache, Prior
+from engine.sampling import Sampling, filtered_probs, sample
+
+MAX_DURATION_S = 60.0
+PROGRESS_EVERY_FRAMES = 8
+REGION_CANDIDATES = 4  # region regeneration samples this many and keeps the one that joins best
+JOIN_SCORE_FRAMES = 16  # frames after a region used to score how well a candidate joins them
+
+Progress = Callable[[int, int], None]
+
+
+class GenerationCancelled(Exception):
+    """Raised when `cancel` fired; nothing partial is returned."""
+
+
+def frames_for_seconds(duration_s: float, frame_rate_hz: float) -> int:
+    """Code frames for a duration in (0, 60] seconds, or InputError naming the value."""
+    if isinstance(duration_s, bool) or not isinstance(duration_s, (int, float)) or not np.isfinite(duration_s):
+        raise InputError(f"seconds must be a number, got {duration_s!r}")
+    if duration_s <= 0:
+        raise InputError(f"seconds must be above 0, got {duration_s:g}")
+    if duration_s > MAX_DURATION_S:
+        raise InputError(f"seconds must be at most {MAX_DURATION_S:g}, got {duration_s:g}")
+    return max(1, int(round(duration_s * frame_rate_hz)))
+
+
+def generate(prior: Prior, n_frames: int, sampling: Sampling = Sampling(), seed: int = 0,
+             progress: Progress | None = None, cancel: Any = None) -> np.ndarray:
+    """New codes from nothing (BOS). -> # [Q, n_frames] int64"""
+    _check_frames(n_frames)
+    state = _State(prior, batch=1)
+    state.prefill(None)
+    out = state.run(n_frames, sampling, np.random.default_rng(seed), progress=progress, cancel=cancel)
+    return out[0]
+
+
+def continue_codes(prior: Prior, codes: np.ndarray, n_frames: int, sampling: Sampling = Sampling(),
+                   seed: int = 0, progress: Progress | None = None, cancel: Any = None) -> np.ndarray:
+    """The given clip followed by `n_frames` new frames that continue it. codes # [Q, F] -> # [Q, F + n_frames]"""
+    codes = _check_codes(prior, codes)
+    _check_frames(n_frames)
+    state = _State(prior, batch=1)
+    state.prefill(codes)
+    new = state.run(n_frames, sampling, np.random.default_rng(seed), progress=progress, cancel=cancel)[0]
+    return np.concatenate([codes, new], axis=1)
+
+
+def regenerate_region(prior: Prior, codes: np.ndarray, start_frame: int, end_frame: int,
+                      sampling: Sampling = Sampling(), seed: int = 0, locked_levels: tuple[int, ...] = (),
+                      progress: Progress | None = None, cancel: Any = None,
+                      candidates: int = REGION_CANDIDATES) -> np.ndarray:
+    """New codes for frames [start_frame, end_frame), continuing the codes before the region and
+    chosen (among `candidates` samples) to lead best into the codes after it. Frames outside the
+    region and the `locked_levels` inside it are returned unchanged. codes # [Q, F] -> # [Q, F]"""
+    codes = _check_codes(prior, codes)
+    n_total = codes.shape[1]
+    if not (isinstance(start_frame, (int, np.integer)) and isinstance(end_frame, (int, np.integer))
+            and 0 <= start_frame < end_frame <= n_total):
+        raise InputError(f"region [{start_frame}, {end_frame}) must satisfy 0 <= start < end <= {n_total} frames")
+    locked = sorted(set(int(q) for q in locked_levels))
+    if any(q < 0 or q >= prior.levels for q in locked):
+        raise InputError(f"locked levels {locked} must lie in [0, {prior.levels})")
+    if candidates < 1:
+        raise InputError(f"candidates must be at least 1, got {candidates}")
+    out = codes.copy()
+    if len(locked) == prior.levels:
+        return out
+    n = end_frame - start_frame
+    forced = np.full((prior.levels, n), -1, dtype=np.int64)
+    forced[locked] = codes[locked, start_frame:end_frame]
+    state = _State(prior, batch=1)
+    state.prefill(codes[:, :start_frame] if start_frame else None)
+    state.fork(candidates)
+    rng = np.random.default_rng(seed)
+    region = state.run(n, sampling, rng, forced=forced, progress=progress, cancel=cancel)  # [C, Q, n]
+    after = codes[:, end_frame:end_frame + JOIN_SCORE_FRAMES]
+    best = int(np.argmin(state.score(after))) if after.shape[1] and candidates > 1 else 0
+    out[:, start_frame:end_frame] = region[best]
+    return out
+
+
+def _check_frames(n_frames: int) -> None:
+    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or n_frames < 1:
+        raise InputError(f"frames to generate must be a whole number of at least 1, got {n_frames!r}")
+
+
+def _check_codes(prior: Prior, codes: np.ndarray) -> np.ndarray:
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[0] != prior.levels or not np.issubdtype(codes.dtype, np.integer):
+        raise InputError(f"codes must be an integer grid [{prior.levels}, F], got {codes.dtype} {codes.shape}")
+    if codes.size and (codes.min() < 0 or codes.max() >= prior.codebook_size):
+        raise InputError(f"codes must lie in [0, {prior.codebook_size})")
+    return codes.astype(np.int64)
+
+
+def _cancelled(cancel: Any) -> bool:
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
+
+
+class _State:
+    """One generation in progress: the KV cache plus the hidden state that predicts the next frame."""
+
+    def __init__(self, prior: Prior, batch: int) -> None:
+        self.prior, self.net, self.batch = prior, prior.net, batch
+        spec = prior.spec
+        self.cache = KVCache(spec.layers, batch, spec.heads, spec.context_frames, spec.dim // spec.heads)
+        self.hidden: torch.Tensor | None = None  # [B, D]
+
+    @torch.inference_mode()
+    def prefill(self, context: np.ndarray | None) -> None:
+        """Reads a context clip (or nothing: BOS) into the cache. A context that fits the window is
+        read from its start (BOS first, as a clip); a longer one by its last `window` frames."""
+        window = self.cache.window
+        q = self.prior.levels
+        if context is None or context.shape[1] == 0:
+            inputs = torch.full((1, 1, q), self.net.bos, dtype=torch.long)
+        elif context.shape[1] < window:
+            bos = np.full((q, 1), self.net.bos, dtype=np.int64)
+            inputs = torch.from_numpy(np.concatenate([bos, context], axis=1).T.copy())[None]
+        else:
+            inputs = torch.from_numpy(context[:, -window:].T.copy())[None]
+        inputs = inputs.expand(self.batch, -1, -1)
+        self.hidden = self.net.temporal(inputs, 0, self.cache)[:, -1]
+
+    def fork(self, batch: int) -> None:
+        """Repeats a batch-1 state `batch` times: candidates that share one context."""
+        self.cache = self.cache.repeat(batch)
+        self.hidden = self.hidden.expand(batch, -1).clone()
+        self.batch = batch
+
+    @torch.inference_mode()
+    def step(self, frame: np.ndarray) -> None:
+        """Feeds one chosen frame # [B, Q] and advances the hidden state."""
+        inputs = torch.from_numpy(frame)[:, None, :]
+        self.hidden = self.net.temporal(inputs, self.cache.pos, self.cache)[:, 0]
+
+    @torch.inference_mode()
+    def run(self, n_frames: int, sampling: Sampling, rng: np.random.Generator, forced: np.ndarray | None = None,
+            progress: Progress | None = None, cancel: Any = None) -> np.ndarray:
+        """Samples `n_frames` frames; `forced` # [Q, n] holds codes to keep (-1 = sample). -> # [B, Q, n]"""
+        net, q_levels = self.net, self.prior.levels
+        out = np.zeros((self.batch, q_levels, n_frames), dtype=np.int64)
+        temps = [sampling.temperature_for(q) for q in range(q_levels)]
+        for t in range(n_frames):
+            if _cancelled(cancel):
+                raise GenerationCancelled(f"generation cancelled after {t} of {n_frames} frames")
+            base = self.hidden
+            for q in range(q_levels):
+                if forced is not None and forced[q, t] >= 0:
+                    chosen = np.full(self.batch, forced[q, t], dtype=np.int64)
+                else:
+                    logits = net.level_logits(base, q).numpy()
+                    chosen = sample(filtered_probs(logits, temps[q], sampling.top_k, sampling.top_p), rng)
+                out[:, q, t] = chosen
+                if q + 1 < q_levels:
+                    base = net.add_level(base, q, torch.from_numpy(chosen))
+            if t + 1 < n_frames:
+                self.step(np.ascontiguousarray(out[:, :, t]))
+            if progress is not None and ((t + 1) % PROGRESS_EVERY_FRAMES == 0 or t + 1 == n_frames):
+                progress(t + 1, n_frames)
+        self.last = out[:, :, -1]
+        return out
+
+    @torch.inference_mode()
+    def score(self, following: np.ndarray) -> np.ndarray:
+        """NLL (nats) of given frames # [Q, m] after what was generated, per batch row. -> # [B]"""
+        self.step(np.ascontiguousarray(self.last))
+        nll = np.zeros(self.batch)
+        for t in range(following.shape[1]):
+            base = self.hidden
+            for q in range(self.prior.levels):
+                logp = torch.log_softmax(self.net.level_logits(base, q), dim=-1)[:, int(following[q, t])]
+                nll -= logp.double().numpy()
+                codes = torch.full((self.batch,), int(following[q, t]), dtype=torch.long)
+                base = self.net.add_level(base, q, codes)
+            if t + 1 < following.shape[1]:
+                self.step(np.repeat(following[None, :, t], self.batch, axis=0))
+        return nll

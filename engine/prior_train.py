@@ -1,0 +1,198 @@
+"""Training the prior on the codes of a few files, without letting it memorise them.
+
+On 5-50 files the prior sees a few thousand frames and memorises them within a few hundred steps,
+so everything here leans against that: dropout 0.3-0.5, 5-10% of input tokens replaced at random,
+random crops of a stream of files in random order (drawn from augmented encodings when the caller
+passes them), validation split by file, early stopping on validation perplexity with the best
+checkpoint kept, and a memorisation report (see `engine/memorisation.py`) that compares samples
+with held-out real files.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.config import PriorConfig
+from engine.errors import InputError
+from engine.memorisation import overlap_report
+from engine.prior import Prior, PriorNet, PriorSpec, perplexity, sequence_nll
+
+MEMORISED_PERPLEXITY = 1.5  # below this on training data the prior replays files (measured)
+SAMPLE_COUNT = 4  # sequences sampled for the overlap figure
+CLIP_START_SHARE = 0.5  # share of training crops that begin at a file start with BOS
+
+
+@dataclass(frozen=True)
+class PriorResult:
+    tensors: dict[str, np.ndarray]  # bundle component "prior"
+    report: dict  # val_perplexity, train_perplexity, ngram8_*, heldout_ngram8_*, warnings
+    stats: dict = field(default_factory=dict)  # steps, best_step, train_s, stopped_by, parameters
+
+
+Variants = np.ndarray | Sequence[np.ndarray]
+
+
+def train_prior(train_codes: Sequence[Variants], val_codes: Sequence[np.ndarray], codebook_size: int,
+                cfg: PriorConfig, *, seed: int = 0, max_seconds: float = 60.0,
+                progress: Callable[[dict], None] | None = None) -> PriorResult:
+    """Trains a prior on code grids and returns its tensors and memorisation report.
+
+    `train_codes`: one entry per training file, either its codes # [Q, F] or a list of encodings of
+    the file, clean first and augmented variants after (crops draw from all; the n-gram reference
+    uses the clean one). `val_codes`: codes # [Q, F] of validation files (split by file). With no
+    validation files, a fifth of the training files is held out for early stopping.
+    """
+    started = time.perf_counter()
+    files = [_variants(v, i) for i, v in enumerate(train_codes)]
+    if not files:
+        raise InputError("the prior needs codes of at least one training file")
+    levels = files[0][0].shape[0]
+    val = [_grid(v, f"validation file {i}") for i, v in enumerate(val_codes)]
+    for grid in [g for f in files for g in f] + val:
+        if grid.shape[0] != levels or grid.min(initial=0) < 0 or grid.max(initial=0) >= codebook_size:
+            raise InputError(f"all codes must have {levels} levels and lie in [0, {codebook_size})")
+    warnings: list[str] = []
+    rng = np.random.default_rng(seed)
+    if not val and len(files) >= 2:
+        order = rng.permutation(len(files))
+        n_val = max(1, len(files) // 5)
+        val = [files[i][0] for i in order[:n_val]]
+        files = [files[i] for i in order[n_val:]]
+        warnings.append(f"no validation files were given; held out {n_val} training files for early stopping")
+    elif not val:
+        warnings.append("one file and no validation files: the prior could not be checked for memorisation")
+
+    torch.manual_seed(seed)
+    # The generation window never exceeds the training crop: attention distances past it were never seen.
+    crop = min(cfg.context_frames, cfg.crop_frames)
+    spec = PriorSpec(levels=levels, codebook_size=codebook_size, dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
+                     context_frames=crop, dropout=cfg.dropout)
+    net = PriorNet(spec)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.95), weight_decay=0.05)
+    best = (math.inf, 0, copy.deepcopy(net.state_dict()))
+    step, stopped_by, val_ppl = 0, "max_steps", None
+    while step < cfg.max_steps:
+        net.train()
+        inputs, targets = _batch(rng, files, cfg.batch_size, crop, net.bos)
+        inputs = _corrupt(inputs, cfg.token_corruption, codebook_size, net.bos, rng)
+        logits = net.depth_logits(net.temporal(inputs), targets)  # [B, L, Q, K]
+        loss = F.cross_entropy(logits.reshape(-1, codebook_size), targets.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        step += 1
+        elapsed = time.perf_counter() - started
+        if step % cfg.eval_every_steps == 0 or elapsed > max_seconds:
+            if val:
+                net.eval()
+                with torch.inference_mode():
+                    nll, frames = sequence_nll(val, net, spec.context_frames)
+                total = float(nll.sum()) / max(frames, 1)
+                val_ppl = perplexity(nll, frames)
+                if total < best[0]:
+                    best = (total, step, copy.deepcopy(net.state_dict()))
+            else:
+                best = (math.nan, step, copy.deepcopy(net.state_dict()))
+            if progress is not None:
+                progress({"stage": "prior", "step": step, "train_loss": round(loss.item(), 4),
+                          "val_perplexity": val_ppl, "best_step": best[1], "elapsed_s": round(elapsed, 2)})
+            if elapsed > max_seconds:
+                stopped_by = "time"
+                break
+            if val and step - best[1] >= cfg.patience_steps:
+                stopped_by = "early_stopping"
+                break
+
+    net.load_state_dict(best[2])
+    prior = Prior(net)
+    report = memorisation_report(prior, [f[0] for f in files], val, seed=seed)
+    report["warnings"] = warnings + report["warnings"]
+    stats = {"steps": step, "best_step": best[1], "train_s": round(time.perf_counter() - started, 3),
+             "stopped_by": stopped_by, "parameters": prior.parameter_count()}
+    return PriorResult(prior.tensors(), report, stats)
+
+
+def memorisation_report(prior: Prior, train: Sequence[np.ndarray], heldout: Sequence[np.ndarray],
+                        seed: int = 0, sample_frames: int | None = None) -> dict:
+    """Per level perplexities, n-gram overlaps of samples vs held-out files, and warnings."""
+    from engine.generate import _State  # generation imports the prior; keep the import one-way at load
+    from engine.sampling import Sampling
+
+    with torch.inference_mode():
+        train_nll, train_frames = sequence_nll(train, prior.net, prior.context_frames)
+        val_nll, val_frames = sequence_nll(heldout, prior.net, prior.context_frames) if heldout else (None, 0)
+    train_ppl = [round(v, 4) for v in perplexity(train_nll, train_frames)]
+    val_ppl = [round(v, 4) for v in perplexity(val_nll, val_frames)] if heldout else None
+    # Samples about as long as the training material (at least 2 s each), from BOS like a new sound.
+    frames = sample_frames or int(np.clip(sum(t.shape[1] for t in train) / SAMPLE_COUNT, 94, 4 * prior.context_frames))
+    state = _State(prior, batch=1)
+    state.prefill(None)
+    state.fork(SAMPLE_COUNT)
+    samples = state.run(frames, Sampling(), np.random.default_rng(seed + 1))  # [S, Q, F]
+    overlap = overlap_report([s[0] for s in samples], [t[0] for t in train], [h[0] for h in heldout])
+    warnings = []
+    if val_ppl and min(val_ppl) < MEMORISED_PERPLEXITY:
+        warnings.append(f"validation perplexity {min(val_ppl):.2f} is below {MEMORISED_PERPLEXITY}: "
+                        "the validation files may repeat the training files")
+    if min(train_ppl) < MEMORISED_PERPLEXITY:
+        warnings.append(f"train perplexity {min(train_ppl):.2f} at the kept checkpoint is below "
+                        f"{MEMORISED_PERPLEXITY}: the prior has memorised its training files")
+    sample_ov, ref_ov = overlap["ngram8_overlap_nontrivial"], overlap["heldout_ngram8_overlap_nontrivial"]
+    if sample_ov is not None and ref_ov is not None and sample_ov > ref_ov:
+        warnings.append(f"samples share {sample_ov:.0%} of their non-trivial 8-grams with the training files, "
+                        f"more than held-out real files do ({ref_ov:.0%}): generation may copy training material")
+    return {"val_perplexity": val_ppl, "train_perplexity": train_ppl, **overlap, "warnings": warnings}
+
+
+def _grid(value: np.ndarray, name: str) -> np.ndarray:
+    grid = np.asarray(value)
+    if grid.ndim != 2 or grid.shape[1] < 1 or not np.issubdtype(grid.dtype, np.integer):
+        raise InputError(f"{name}: codes must be an integer grid [Q, F] with F >= 1, got {grid.dtype} {grid.shape}")
+    return np.ascontiguousarray(grid, dtype=np.int64)
+
+
+def _variants(value: Variants, index: int) -> list[np.ndarray]:
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        return [_grid(value, f"training file {index}")]
+    grids = [_grid(v, f"training file {index} variant {j}") for j, v in enumerate(value)]
+    if not grids:
+        raise InputError(f"training file {index} has no encodings")
+    return grids
+
+
+def _batch(rng: np.random.Generator, files: list[list[np.ndarray]], batch: int, crop: int, bos: int):
+    """Random crops of a stream of files in random order. -> inputs, targets # [B, crop, Q] long"""
+    levels = files[0][0].shape[0]
+    seqs = np.empty((batch, levels, crop + 1), dtype=np.int64)
+    for b in range(batch):
+        first = files[rng.integers(len(files))]
+        grid = first[rng.integers(len(first))]
+        if rng.random() < CLIP_START_SHARE:
+            parts = [np.full((levels, 1), bos, dtype=np.int64), grid]
+        else:
+            parts = [grid[:, rng.integers(grid.shape[1]):]]
+        have = sum(p.shape[1] for p in parts)
+        while have < crop + 1:
+            nxt = files[rng.integers(len(files))]
+            parts.append(nxt[rng.integers(len(nxt))])
+            have += parts[-1].shape[1]
+        seqs[b] = np.concatenate(parts, axis=1)[:, :crop + 1]
+    seqs_t = torch.from_numpy(seqs).transpose(1, 2)  # [B, crop + 1, Q]
+    return seqs_t[:, :-1].contiguous(), seqs_t[:, 1:].contiguous()
+
+
+def _corrupt(inputs: torch.Tensor, share: float, codebook_size: int, bos: int, rng: np.random.Generator):
+    """Replaces `share` of the (non-BOS) input codes with random codes: noise the model must see through."""
+    if share <= 0:
+        return inputs
+    noise = torch.from_numpy(rng.random(tuple(inputs.shape)) < share) & (inputs != bos)
+    random_codes = torch.from_numpy(rng.integers(0, codebook_size, tuple(inputs.shape)))
+    return torch.where(noise, random_codes, inputs)

@@ -1,0 +1,91 @@
+"""How the prior picks codes: temperature, top-k, top-p, per-level temperature, in plain words.
+
+Plain-word controls (CLI flags, UI knobs, OSC arguments) map one to one onto the sampling settings:
+
+| plain word  | setting      | range          | default | what it does to the sound                        |
+|-------------|--------------|----------------|---------|--------------------------------------------------|
+| Creativity  | temperature  | > 0 (0.1-2)    | 0.9     | low: safe, close to the training sounds; high: wilder, noisier |
+| Focus       | top_k        | 0 (off) or >= 1 | 0 (off) | keep only the K likeliest codes at each step; small K = conservative |
+| Diversity   | top_p        | (0, 1]         | 0.95    | keep the likeliest codes that make up this share of probability |
+
+Sampling runs in numpy on a `numpy.random.Generator`, so a seed reproduces a result exactly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import InputError
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Validated sampling settings. `level_temperatures`, when given, replaces `temperature` per
+    RVQ level (coarse first); a tuple shorter than the level count leaves the rest at `temperature`."""
+
+    temperature: float = 0.9
+    top_k: int = 0  # 0 = off
+    top_p: float = 0.95
+    level_temperatures: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _check_temperature("temperature", self.temperature)
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, np.integer)) or self.top_k < 0:
+            raise InputError(f"top_k (focus) must be 0 (off) or a positive whole number, got {self.top_k!r}")
+        if not isinstance(self.top_p, (int, float)) or not (0.0 < self.top_p <= 1.0) or math.isnan(self.top_p):
+            raise InputError(f"top_p (diversity) must lie in (0, 1], got {self.top_p!r}")
+        if self.level_temperatures is not None:
+            object.__setattr__(self, "level_temperatures", tuple(float(t) for t in self.level_temperatures))
+            for i, t in enumerate(self.level_temperatures):
+                _check_temperature(f"level_temperatures[{i}]", t)
+
+    @classmethod
+    def from_plain_words(cls, creativity: float | None = None, focus: int | None = None,
+                         diversity: float | None = None) -> "Sampling":
+        """Creativity -> temperature, Focus -> top_k (0 off), Diversity -> top_p; None keeps the default."""
+        base = cls()
+        return cls(temperature=base.temperature if creativity is None else creativity,
+                   top_k=base.top_k if focus is None else focus,
+                   top_p=base.top_p if diversity is None else diversity)
+
+    def temperature_for(self, level: int) -> float:
+        if self.level_temperatures is not None and level < len(self.level_temperatures):
+            return self.level_temperatures[level]
+        return self.temperature
+
+
+def _check_temperature(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > 0 \
+            or not math.isfinite(value):
+        raise InputError(f"{name} (creativity) must be a number above 0, got {value!r}")
+
+
+def filtered_probs(logits: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
+    """Temperature, then top-k, then top-p, renormalised. logits # [B, K] -> probs # [B, K] float64"""
+    z = logits.astype(np.float64) / temperature
+    k = logits.shape[-1]
+    if 0 < top_k < k:
+        kth = np.partition(z, k - top_k, axis=-1)[:, k - top_k][:, None]
+        z = np.where(z >= kth, z, -np.inf)
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=-1, keepdims=True)
+    if top_p < 1.0:
+        order = np.argsort(-p, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=-1)
+        before = np.cumsum(sorted_p, axis=-1) - sorted_p  # mass of likelier codes
+        keep_sorted = before < top_p  # the likeliest code always stays
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=-1)
+        p = np.where(keep, p, 0.0)
+        p /= p.sum(axis=-1, keepdims=True)
+    return p
+
+
+def sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row. probs # [B, K] -> codes # [B] int64"""
+    cdf = np.cumsum(probs, axis=-1)
+    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=-1), probs.shape[-1] - 1).astype(np.int64)

@@ -1,0 +1,150 @@
+"""What the server needs from the audio side, as an interface (dependency inversion).
+
+`engine/` never imports `bridge` or `sounddevice`: the server talks to an `AudioPort`, and the
+composition root (`bridge/serve.py`, what `distill serve` runs) plugs in the real bridge. With no
+bridge or no audio device, `OfflineAudio` answers: transport and audition fail with a sentence
+that says how to get sound, and render still works (torch decode, no effect chain).
+
+Threading: every method is called on the dispatcher thread except `render`, which runs on the
+worker (it gets the codes it renders as a value).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from engine.codes import Codes
+from engine.errors import InputError
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """File format for renders. `bit_depth` 32 means 32-bit float."""
+
+    format: str = "wav"
+    bit_depth: int = 24
+    sample_rate: int = 48_000
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format not in ("wav", "flac", "aiff"):
+            raise InputError(f"render format must be wav, flac or aiff, got {self.format!r}")
+        if self.bit_depth not in (16, 24, 32):
+            raise InputError(f"render bit_depth must be 16, 24 or 32 (float), got {self.bit_depth}")
+        if self.format == "flac" and self.bit_depth == 32:
+            raise InputError("flac cannot hold 32-bit float; use wav or aiff, or 16/24 bits")
+        if not 8000 <= self.sample_rate <= 192_000:
+            raise InputError(f"render sample_rate must be 8000..192000 Hz, got {self.sample_rate}")
+
+
+class AudioPort(Protocol):
+    """The transport, effects and render side of the engine (the bridge, or `OfflineAudio`)."""
+
+    def describe(self) -> str: ...  # device name, or "none"
+
+    def set_model(self, model: Any, model_path: Path) -> None: ...  # model: engine.model.Model
+
+    def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None: ...  # changed [start, stop) or all
+
+    def play(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def loop(self, start_s: float, end_s: float) -> None: ...  # end_s 0: whole grid
+
+    def loop_bars(self, start_bar: float, bars: float) -> None: ...
+
+    def tempo(self, bpm: float) -> None: ...
+
+    def seek(self, position_s: float) -> None: ...
+
+    def gain(self, gain_db: float) -> None: ...
+
+    def audition(self, codes: Codes) -> None: ...  # play a short grid once, over the loop
+
+    def fx_add(self, effect: str, slot: int) -> tuple[int, str]: ...
+
+    def fx_remove(self, slot: int) -> None: ...
+
+    def fx_param(self, slot: int, name: str, value: float) -> None: ...
+
+    def fx_bypass(self, slot: int, bypassed: bool) -> None: ...
+
+    def fx_list(self) -> list[dict]: ...  # [{"slot", "name", "bypassed", "params": [{"name", "value", "unit"}]}]
+
+    def fx_state(self) -> dict: ...  # JSON-safe chain, saved in the session
+
+    def fx_restore(self, state: dict) -> None: ...
+
+    def render(self, codes: Codes, path: Path, settings: RenderSettings,
+               progress: Callable[[float, str], None]) -> Path: ...  # on the worker
+
+    def status(self) -> dict: ...  # transport s, position_s f, underruns i, latency_ms f, gain_db f
+
+
+NO_DEVICE = ("no audio device: start `distill serve --device NAME` (see `distill serve --help`) "
+             "to hear it; rendering works without one")
+
+
+class OfflineAudio:
+    """No bridge: no sound, no effects; renders with the torch decoder and Griffin-Lim."""
+
+    def __init__(self, reason: str = NO_DEVICE) -> None:
+        self.reason = reason
+        self._model: Any = None
+        self._gain_db = 0.0
+
+    def describe(self) -> str:
+        return "none"
+
+    def set_model(self, model: Any, model_path: Path) -> None:
+        self._model = model
+
+    def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
+        pass  # nothing plays
+
+    def _refuse(self, *_: Any) -> Any:
+        raise InputError(self.reason)
+
+    play = stop = loop = loop_bars = tempo = seek = audition = _refuse
+    fx_add = fx_remove = fx_param = fx_bypass = _refuse
+
+    def gain(self, gain_db: float) -> None:
+        self._gain_db = float(gain_db)  # applied to renders
+
+    def fx_list(self) -> list[dict]:
+        return []
+
+    def fx_state(self) -> dict:
+        return {}
+
+    def fx_restore(self, state: dict) -> None:
+        pass
+
+    def render(self, codes: Codes, path: Path, settings: RenderSettings,
+               progress: Callable[[float, str], None]) -> Path:
+        import numpy as np
+
+        from engine.audio import Audio, save_audio
+        if self._model is None:
+            raise InputError("no model loaded: send /model/load NAME first")
+        progress(0.1, "decoding")
+        audio = self._model.render(codes)
+        samples = audio.samples * np.float32(10 ** (self._gain_db / 20))
+        if settings.normalize:
+            peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+            if peak > 0:
+                samples = samples * np.float32(0.89 / peak)  # about -1 dBFS peak; the bridge does LUFS
+        if settings.sample_rate != audio.sample_rate:  # the DAW's rate
+            from pedalboard.io import StreamResampler
+            resampler = StreamResampler(audio.sample_rate, settings.sample_rate, 1)
+            block = samples[None].astype(np.float32)  # [1, T]
+            samples = np.concatenate([resampler.process(block), resampler.process(None)], axis=1)[0]
+        rendered = Audio(samples.astype(np.float32), settings.sample_rate)
+        progress(0.9, "writing")
+        return save_audio(path, rendered, bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth)
+
+    def status(self) -> dict:
+        return {"transport": "stopped", "position_s": 0.0, "underruns": 0, "latency_ms": 0.0,
+                "gain_db": self._gain_db}
