@@ -16,6 +16,7 @@ COMMANDS = {
     "info": "engine.commands.info",
     "eval": "engine.commands.eval",
     "reconstruct": "engine.commands.reconstruct",
+    "export": "engine.commands.export",
 }
 
 

@@ -1,0 +1,81 @@
+"""ONNX export: parity with torch at several lengths and batch sizes, bundle storage, CLI."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import Bundle, load_bundle, save_bundle
+from engine.codec import Codec
+from engine.config import Config
+from engine.export import DECODER_FILE, DecoderGraph, export_bundle, export_decoder, parity, session_for
+from engine.model import codec_tensors, new_model_id, utc_now
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["codec.hidden_channels=32", "codec.levels=2", "codec.codebook_size=8", "codec.latent_dim=8",
+        "codec.codebook_dim=4", "codec.kmeans_init=false", "audio.n_mels=16"]
+
+
+def tiny_bundle(overrides: list[str] = TINY, seed: int = 0) -> Bundle:
+    torch.manual_seed(seed)
+    config = Config().with_overrides(overrides)
+    codec = Codec(config.audio, config.codec).eval()
+    tensors = codec_tensors(codec)
+    return Bundle(config, new_model_id(tensors), utc_now(), {"codec": tensors})
+
+
+def test_parity_every_length_and_batch_including_one_frame() -> None:
+    bundle = export_bundle(tiny_bundle())
+    info = bundle.meta["onnx"]
+    assert DECODER_FILE in bundle.files
+    tested = {(r["frames"], r["batch"]) for r in info["parity"]}
+    assert {(1, 1), (2, 3), (7, 1), (94, 3), (1000, 1)} <= tested
+    assert all(r["max_abs_diff"] <= 1e-4 for r in info["parity"]), info["parity"]
+    assert info["model_id"] == bundle.model_id
+    assert info["decoder_receptive_field_frames"] > 0
+
+
+def test_graph_has_dynamic_axes_and_matches_the_model_decode() -> None:
+    from engine.model import Model
+
+    bundle = tiny_bundle(TINY[:-1] + ["audio.n_mels=16", "codec.time_stride=2"])
+    model = Model(bundle)
+    session = session_for(export_decoder(model.codec))
+    rng = np.random.default_rng(1)
+    for batch, frames in [(1, 1), (2, 5), (4, 33)]:
+        codes = rng.integers(0, 8, (batch, 2, frames), dtype=np.int64)
+        got = session.run(None, {"codes": codes})[0]
+        assert got.shape == (batch, 16, frames * 2)
+        from engine.codes import Codes
+        for b in range(batch):
+            expected = model.decode(Codes(codes[b], 8, model.code_frame_rate_hz, model.model_id)).values
+            np.testing.assert_allclose(got[b], expected, atol=1e-5)
+
+
+def test_parity_detects_a_different_model() -> None:
+    """The self-test can fail: a graph from other weights is far off."""
+    a, b = tiny_bundle(seed=0), tiny_bundle(seed=1)
+    from engine.model import Model
+    graph = export_decoder(Model(a).codec)
+    rows = parity(Model(b).codec, graph, frames=(7,), batches=(1,))
+    assert rows[0]["max_abs_diff"] > 1e-3
+
+
+def test_export_command_adds_graph_to_the_bundle(tmp_path: Path) -> None:
+    path = save_bundle(tmp_path / "m.distill", tiny_bundle())
+    assert DECODER_FILE not in load_bundle(path).files
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "export", str(path), "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    loaded = load_bundle(path)
+    assert DECODER_FILE in loaded.files and loaded.meta["onnx"]["parity_max_abs_diff"] <= 1e-4
+
+
+def test_export_command_on_a_missing_file_says_so(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "engine.cli", "export", str(tmp_path / "nope.distill")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "no such model file" in run.stderr
