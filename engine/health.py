@@ -71,7 +71,7 @@ def verdict(levels: list[LevelHealth], codebook_size: int) -> Verdict:
     used = codebook_size - worst.dead_codes
     described = f"level {worst.level + 1} uses {used} of {codebook_size} codes"
     if worst.utilization < RED_UTILISATION:
-        hint = (f"try {worst.level} levels" if worst.level >= 1
+        hint = (f"try {worst.level} level{'s' if worst.level > 1 else ''}" if worst.level >= 1
                 else f"try codebook_size={max(4, used * 2)}")
         return Verdict("red", f"{described}: {hint} (--set codec.levels=... or codec.codebook_size=...)")
     if worst.utilization < WARN_UTILISATION or worst.dead_codes > WARN_DEAD_SHARE * codebook_size:

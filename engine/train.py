@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -109,12 +109,16 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
         for epoch in range(state.epoch, config.train.max_epochs):
             warm = config.codec.bypass_quantizer or epoch < WARMUP_EPOCHS
             selectable = config.codec.bypass_quantizer or epoch >= WARMUP_EPOCHS
-            if epoch == WARMUP_EPOCHS and config.codec.kmeans_init and not config.codec.bypass_quantizer:
+            if (epoch == WARMUP_EPOCHS and state.step == 0 and config.codec.kmeans_init
+                    and not config.codec.bypass_quantizer):
                 _kmeans_from_dataset(codec, train_set, config)
-            loss = _train_epoch(codec, optimizer, train_set, config, epoch, warm, interrupted, stop)
-            if loss is None:  # interrupted mid-epoch: the epoch is redone on resume
+            done = _train_epoch(codec, optimizer, train_set, config, epoch, warm, state,
+                                lambda: interrupted["flag"] or bool(stop and stop()))
+            if not done:  # interrupted between two steps: resume replays the rest of this epoch exactly
                 state.elapsed_s = time.monotonic() - started
                 raise TrainingInterrupted(_save_checkpoint(checkpoint_path, codec, optimizer, state, config))
+            loss = float(np.mean(state.losses)) if state.losses else 0.0
+            state.step, state.losses = 0, []
             row = _epoch_row(codec, epoch, loss, train_set, val_set, config, warm)
             state.history.append(row)
             if selectable and row["val_mel_l1"] < state.best_val:
@@ -143,23 +147,28 @@ class _TrainState:
     best_epoch: int = -1
     best: dict | None = None
     elapsed_s: float = 0.0
+    step: int = 0  # steps done in the current epoch
+    losses: list = field(default_factory=list)  # their losses
+    history: list = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.history: list[dict] = []
 
+def _train_epoch(codec, optimizer, train_set, config, epoch, warm, state, should_stop) -> bool:
+    """Runs the epoch's steps from `state.step` on; False if stopped before the end.
 
-def _train_epoch(codec, optimizer, train_set, config, epoch, warm, interrupted, stop) -> float | None:
+    Crops, augmentation and every step's torch seed derive from (seed, epoch, step), so an epoch
+    resumed at step n continues exactly as the uninterrupted run would have.
+    """
     codec.train()
     rng = np.random.default_rng([config.train.seed, epoch])
-    torch.manual_seed(config.train.seed * 100_003 + epoch)
     crops = epoch_crops(train_set, _chunk_frames(config), rng)
     if config.train.augment:
         crops = np.stack([augment_mel(c, rng) if rng.random() < AUGMENT_PROBABILITY else c for c in crops])
-    losses = []
-    for start in range(0, len(crops), config.train.batch_size):
-        if interrupted["flag"] or (stop and stop()):
-            return None
-        x = torch.from_numpy(crops[start:start + config.train.batch_size])
+    batch = config.train.batch_size
+    for step in range(state.step, -(-len(crops) // batch)):
+        if should_stop():
+            return False
+        torch.manual_seed(hash((config.train.seed, epoch, step)) & 0x7FFF_FFFF)
+        x = torch.from_numpy(crops[step * batch:(step + 1) * batch])
         z = codec.encode_latent(x)
         if warm:
             y, commit = codec.decode_latent(z), z.new_zeros(())
@@ -171,8 +180,9 @@ def _train_epoch(codec, optimizer, train_set, config, epoch, warm, interrupted, 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(codec.parameters(), config.train.grad_clip)
         optimizer.step()
-        losses.append(loss.item())
-    return float(np.mean(losses)) if losses else 0.0
+        state.losses.append(loss.item())
+        state.step = step + 1
+    return True
 
 
 def _chunk_frames(config: Config) -> int:
@@ -261,7 +271,8 @@ def _save_checkpoint(path: Path | None, codec, optimizer, state: _TrainState, co
     if state.best is not None:
         tensors["best"] = {k: v.numpy().copy() for k, v in state.best.items()}
     meta = {"checkpoint": {"epoch": state.epoch, "best_val": state.best_val, "best_epoch": state.best_epoch,
-                           "elapsed_s": state.elapsed_s, "history": state.history}}
+                           "elapsed_s": state.elapsed_s, "history": state.history, "step": state.step,
+                           "losses": state.losses}}
     return save_bundle(path, Bundle(config, "checkpoint", utc_now(), tensors, {}, meta))
 
 
@@ -274,8 +285,8 @@ def _load_checkpoint(path: Path, codec, optimizer) -> _TrainState:
         template["state"].setdefault(int(i), {})[name] = torch.from_numpy(np.array(value))
     optimizer.load_state_dict(template)
     meta = ckpt.meta["checkpoint"]
-    state = _TrainState(meta["epoch"], meta["best_val"], meta["best_epoch"], None, meta["elapsed_s"])
-    state.history = list(meta["history"])
+    state = _TrainState(meta["epoch"], meta["best_val"], meta["best_epoch"], None, meta["elapsed_s"],
+                        meta["step"], list(meta["losses"]), list(meta["history"]))
     if "best" in ckpt.tensors:
         state.best = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.tensors["best"].items()}
     return state

@@ -23,3 +23,34 @@ def dev_sets() -> Path:
             pytest.fail(f"developer sets missing at {DEV_SETS} and no {MAKE_DEV_SETS} to build them")
         subprocess.run(["bash", str(MAKE_DEV_SETS), str(DEV_SETS)], check=True)
     return DEV_SETS
+
+TINY_OVERRIDES = [
+    "audio.sample_rate=16000", "audio.n_fft=512", "audio.hop_length=128", "audio.n_mels=32",
+    "audio.chunk_frames=32", "codec.hidden_channels=32", "codec.latent_dim=16", "codec.levels=2",
+    "codec.codebook_size=8", "codec.codebook_dim=8", "train.max_epochs=6", "train.batch_size=8",
+    "train.threads=1", "prior.layers=1", "prior.dim=32", "prior.heads=2",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides() -> list[str]:
+    """`--set` values for a tiny config (what `tiny_config` is), for CLI tests."""
+    return list(TINY_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """A config small enough to train in a few seconds (16 kHz, 32 mels, 2 levels x 8 codes)."""
+    from engine.config import Config
+    return Config().with_overrides(TINY_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(dev_sets, tiny_config, tmp_path_factory) -> Path:
+    """A tiny codec-only model trained on dev-tiny-5, saved as a .distill file (shared, read-only)."""
+    from engine.audio import scan_folder
+    from engine.bundle import save_bundle
+    from engine.train import train_codec
+    used, skipped = scan_folder(dev_sets / "dev-tiny-5", tiny_config.audio.sample_rate)
+    result = train_codec(used, skipped, tiny_config)
+    return save_bundle(tmp_path_factory.mktemp("tiny") / "tiny.distill", result.bundle)

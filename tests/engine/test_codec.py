@@ -1,0 +1,61 @@
+"""Codec on a tiny config: shapes, eval-mode determinism, health that ignores dropped levels."""
+import numpy as np
+import torch
+
+from engine.codec import Codec
+from engine.health import level_health, verdict
+from engine.quantizer import DROPPED
+
+
+def test_shapes_and_determinism(tiny_config):
+    torch.manual_seed(0)
+    codec = Codec(tiny_config.audio, tiny_config.codec)
+    mel = torch.rand(3, tiny_config.audio.n_mels, 32)
+    out = codec(mel)  # train mode: k-means init, EMA, maybe dropout
+    q, k = tiny_config.codec.levels, tiny_config.codec.codebook_size
+    assert out.mel.shape == mel.shape and out.codes.shape == (3, q, 16) and out.commit_loss.shape == (q,)
+    codec.eval()
+    first, second = codec.encode_codes(mel), codec.encode_codes(mel)
+    assert torch.equal(first, second) and first.min() >= 0 and first.max() < k
+    assert torch.equal(codec.decode_codes(first), codec.decode_codes(second))
+    assert codec.encode_codes(torch.rand(1, tiny_config.audio.n_mels, 7)).shape == (1, q, 4)  # padded to stride
+
+
+def test_gather_decode_equals_library_quantized_latent(tiny_config):
+    torch.manual_seed(1)
+    codec = Codec(tiny_config.audio, tiny_config.codec)
+    codec(torch.rand(4, tiny_config.audio.n_mels, 32))
+    codec.eval()
+    with torch.no_grad():
+        z = codec.encode_latent(torch.rand(2, tiny_config.audio.n_mels, 32))
+        library = codec.quantizer(z)
+        ours = codec.quantizer.codes_to_latent(library.codes)
+        assert torch.equal(codec.quantizer.latent_to_codes(z), library.codes)
+        torch.testing.assert_close(ours, library.latent, atol=1e-5, rtol=1e-5)
+
+
+def test_decoder_receptive_field_is_what_it_claims(tiny_config):
+    codec = Codec(tiny_config.audio, tiny_config.codec).eval()
+    stride, rf = tiny_config.codec.time_stride, codec.decoder_receptive_field_frames
+    with torch.no_grad():
+        z = torch.zeros(1, 64, tiny_config.codec.latent_dim)
+        poked = z.clone()
+        poked[0, 32] = 1.0
+        changed = (codec.decode_latent(z) - codec.decode_latent(poked)).abs().sum(1)[0] > 0
+    frames = torch.nonzero(changed).flatten()
+    assert frames.min() >= (32 - rf) * stride and frames.max() < (33 + rf) * stride
+
+
+def test_health_ignores_dropped_levels():
+    codes = np.array([[0, 1, 2, 3, DROPPED, DROPPED], [0, 0, DROPPED, DROPPED, DROPPED, DROPPED]])
+    health = level_health(codes, 4)
+    assert health[0].utilization == 1.0 and health[0].dead_codes == 0
+    assert health[1].utilization == 0.25 and health[1].perplexity == 1.0
+    v = verdict(health, 4)
+    assert v.verdict == "yellow" and "level 2 uses 1 of 4 codes" in v.message
+
+
+def test_red_verdict_suggests_fewer_levels():
+    codes = np.array([list(range(16)) * 2, [0] * 32])
+    v = verdict(level_health(codes, 16), 16)
+    assert v.verdict == "red" and "level 2 uses 1 of 16 codes: try 1 level (" in v.message
