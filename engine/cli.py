@@ -16,7 +16,11 @@ COMMANDS = {
     "info": "engine.commands.info",
     "eval": "engine.commands.eval",
     "reconstruct": "engine.commands.reconstruct",
+    "demo": "engine.commands.demo",
     "export": "engine.commands.export",
+    "generate": "engine.commands.generate",
+    "encode": "engine.commands.encode",
+    "decode": "engine.commands.decode",
 }
 
 

@@ -122,16 +122,24 @@ class Block(nn.Module):
         q, k, v = self.qkv(self.norm1(x)).view(b, s, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return _rotate(q, cos, sin), _rotate(k, cos, sin), v  # each [B, H, S, hd]
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, window: int,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        """x # [B, S, D]. Without a cache: causal self-attention over S. With a cache: the S new
-        frames are appended (S == 1, or S <= window into an empty cache) and attend to it."""
+        """x # [B, S, D]. Without a cache: causal sliding-window self-attention over S. With a cache:
+        the S new frames are appended (S == 1, or S <= window into an empty cache) and attend to it.
+        Both give the same numbers: the ring buffer holds exactly the last `window` keys per layer."""
         b, s, d = x.shape
         q, k, v = self._qkv(x, cos, sin)
         if cache is None or cache.pos == 0:
             p = self.attn_dropout if self.training else 0.0
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=s > 1, dropout_p=p)
+            if s > window:  # sliding-window attention: each frame sees the last `window` frames
+                i = torch.arange(s)
+                band = (i[None, :] <= i[:, None]) & (i[:, None] - i[None, :] < window)  # [S, S]
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=band, dropout_p=p)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=s > 1, dropout_p=p)
             if cache is not None:  # prefill an empty cache
+                if s > cache.window:
+                    raise ValueError("prefill longer than the cache window")
                 cache.k[layer, :, :, :s] = k
                 cache.v[layer, :, :, :s] = v
         else:
@@ -182,7 +190,7 @@ class PriorNet(nn.Module):
         cos, sin = _rope_tables(positions, self.spec.dim // self.spec.heads)
         x = self.in_drop(self.embed_inputs(inputs))
         for i, block in enumerate(self.blocks):
-            x = block(x, cos, sin, cache, i)
+            x = block(x, cos, sin, self.spec.context_frames, cache, i)
         if cache is not None:
             cache.pos += s
         return self.norm(x)
@@ -283,13 +291,13 @@ class Prior:
     @torch.inference_mode()
     def log_likelihood(self, codes: np.ndarray) -> np.ndarray:
         """Mean negative log-likelihood per level of a clip (BOS at its start). codes # [Q, F] -> # [Q] nats"""
-        nll, frames = sequence_nll([codes], self.net, self.context_frames)
+        nll, frames = sequence_nll([codes], self.net)
         return nll / max(frames, 1)
 
 
-def sequence_nll(sequences: list[np.ndarray], net: PriorNet, window: int) -> tuple[np.ndarray, int]:
-    """Summed NLL per level over clips, each scored from BOS and in windows of `window` frames
-    (a later window sees the previous frame as context, as in training). -> (# [Q] nats, frames)"""
+def sequence_nll(sequences: list[np.ndarray], net: PriorNet, max_frames: int = 1024) -> tuple[np.ndarray, int]:
+    """Summed NLL per level over clips, each scored from BOS (clips longer than `max_frames` in
+    pieces, a later piece with the previous frame as context). -> (# [Q] nats, frames scored)"""
     total = torch.zeros(net.spec.levels, dtype=torch.float64)
     count = 0
     for seq in sequences:
@@ -297,9 +305,9 @@ def sequence_nll(sequences: list[np.ndarray], net: PriorNet, window: int) -> tup
         start = 0
         while start < codes.shape[1]:
             if start == 0:
-                chunk, starts_clip = codes[:, :window], True
+                chunk, starts_clip = codes[:, :max_frames], True
             else:
-                chunk, starts_clip = codes[:, start - 1: start + window - 1], False
+                chunk, starts_clip = codes[:, start - 1: start + max_frames], False
             logits = net(chunk[None], starts_clip=starts_clip)[0]  # [S, Q, K]
             targets = chunk.T if starts_clip else chunk[:, 1:].T  # [S, Q]
             nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")

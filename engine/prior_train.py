@@ -94,7 +94,7 @@ def train_prior(train_codes: Sequence[Variants], val_codes: Sequence[np.ndarray]
             if val:
                 net.eval()
                 with torch.inference_mode():
-                    nll, frames = sequence_nll(val, net, spec.context_frames)
+                    nll, frames = sequence_nll(val, net)
                 total = float(nll.sum()) / max(frames, 1)
                 val_ppl = perplexity(nll, frames)
                 if total < best[0]:
@@ -127,8 +127,8 @@ def memorisation_report(prior: Prior, train: Sequence[np.ndarray], heldout: Sequ
     from engine.sampling import Sampling
 
     with torch.inference_mode():
-        train_nll, train_frames = sequence_nll(train, prior.net, prior.context_frames)
-        val_nll, val_frames = sequence_nll(heldout, prior.net, prior.context_frames) if heldout else (None, 0)
+        train_nll, train_frames = sequence_nll(train, prior.net)
+        val_nll, val_frames = sequence_nll(heldout, prior.net) if heldout else (None, 0)
     train_ppl = [round(v, 4) for v in perplexity(train_nll, train_frames)]
     val_ppl = [round(v, 4) for v in perplexity(val_nll, val_frames)] if heldout else None
     # Samples about as long as the training material (at least 2 s each), from BOS like a new sound.

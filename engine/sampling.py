@@ -73,13 +73,11 @@ def filtered_probs(logits: np.ndarray, temperature: float, top_k: int, top_p: fl
     p = np.exp(z)
     p /= p.sum(axis=-1, keepdims=True)
     if top_p < 1.0:
-        order = np.argsort(-p, axis=-1, kind="stable")
-        sorted_p = np.take_along_axis(p, order, axis=-1)
+        sorted_p = -np.sort(-p, axis=-1)
         before = np.cumsum(sorted_p, axis=-1) - sorted_p  # mass of likelier codes
-        keep_sorted = before < top_p  # the likeliest code always stays
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=-1)
-        p = np.where(keep, p, 0.0)
+        n_keep = (before < top_p).sum(axis=-1, keepdims=True)  # >= 1: the likeliest code always stays
+        threshold = np.take_along_axis(sorted_p, n_keep - 1, axis=-1)
+        p = np.where(p >= threshold, p, 0.0)  # ties at the threshold stay too
         p /= p.sum(axis=-1, keepdims=True)
     return p
 

@@ -1,0 +1,24 @@
+"""distill decode MODEL CODES.json --out FILE: a codes file back to audio (codes of this model only)."""
+from __future__ import annotations
+
+from engine.audio import save_audio
+from engine.codes import load_codes
+
+HELP = "decode a codes file made by this model to audio"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", metavar="MODEL", help="trained model (.distill)")
+    p.add_argument("codes", metavar="CODES.json", help="codes file (from encode, generate --codes-out or the editor)")
+    p.add_argument("--out", required=True, metavar="FILE", help="audio file to write (wav, flac, aiff)")
+
+
+def run(args) -> int:
+    from engine.model import Model
+
+    codes = load_codes(args.codes)
+    model = Model.load(args.model)
+    audio = model.render(codes)  # refuses codes of another model, naming both ids
+    save_audio(args.out, audio, bit_depth="float")
+    print(args.out)
+    return 0

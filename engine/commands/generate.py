@@ -1,0 +1,46 @@
+"""distill generate MODEL --seconds S --out FILE: new sound sampled from the model's prior."""
+from __future__ import annotations
+
+from engine.audio import save_audio
+from engine.codes import Codes, save_codes
+from engine.generate import MAX_DURATION_S, frames_for_seconds, generate
+from engine.sampling import Sampling
+
+HELP = "generate new sound from a trained model's prior"
+
+
+def add_arguments(p) -> None:
+    defaults = Sampling()
+    p.add_argument("model", metavar="MODEL", help="trained model (.distill)")
+    p.add_argument("--seconds", type=float, required=True, help=f"duration, above 0 and at most {MAX_DURATION_S:g}")
+    p.add_argument("--out", required=True, metavar="FILE", help="audio file to write (wav, flac, aiff)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same sound (default 0)")
+    p.add_argument("--creativity", type=float, default=None,
+                   help=f"sampling temperature, above 0; higher is wilder (default {defaults.temperature})")
+    p.add_argument("--focus", type=int, default=None,
+                   help="top-k: keep only the K likeliest codes each step; 0 is off (default 0)")
+    p.add_argument("--diversity", type=float, default=None,
+                   help=f"top-p in (0, 1]: keep the likeliest codes holding this share of probability "
+                        f"(default {defaults.top_p})")
+    p.add_argument("--codes-out", default=None, metavar="CODES.json", help="also write the generated codes")
+
+
+def run(args) -> int:
+    sampling = Sampling.from_plain_words(args.creativity, args.focus, args.diversity)  # bad values: exit 2
+    frames_for_seconds(args.seconds, 1.0)  # checks the range before loading anything
+    from engine.model import Model
+    from engine.prior import Prior
+
+    model = Model.load(args.model)
+    prior = Prior.from_bundle(model.bundle)
+    n_frames = frames_for_seconds(args.seconds, model.code_frame_rate_hz)
+    indices = generate(prior, n_frames, sampling, seed=args.seed)
+    codes = Codes(indices, model.config.codec.codebook_size, model.code_frame_rate_hz, model.model_id)
+    audio = model.render(codes)
+    n_samples = int(round(args.seconds * audio.sample_rate))
+    save_audio(args.out, audio.samples[:n_samples], audio.sample_rate, bit_depth="float")
+    if args.codes_out:
+        save_codes(args.codes_out, codes)
+    print(args.out)
+    return 0
+
