@@ -21,6 +21,8 @@ COMMANDS = {
     "generate": "engine.commands.generate",
     "encode": "engine.commands.encode",
     "decode": "engine.commands.decode",
+    "models": "engine.commands.models",
+    "serve": "bridge.serve",  # the CLI is the composition root: engine/ never imports bridge/
 }
 
 

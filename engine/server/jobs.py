@@ -34,6 +34,7 @@ class Job:
     reply_to: Any = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     fraction: float = 0.0
+    on_fail: Callable[[str], None] | None = None  # dispatcher thread, with the reason
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()

@@ -38,6 +38,14 @@ def parse_message(data: bytes) -> tuple[str, list]:
     address, pos = _read_string(data, 0)
     if not address.startswith("/"):
         raise MalformedPacket(f"OSC address must start with '/', got {address[:40]!r}")
+    try:
+        return _parse_args(data, address, pos)
+    except MalformedPacket as e:
+        e.address = address[:200]  # so the /fail names the command
+        raise
+
+
+def _parse_args(data: bytes, address: str, pos: int) -> tuple[str, list]:
     if pos >= len(data):
         return address, []  # no type tag string: OSC 1.0 allows it for zero arguments
     tags, pos = _read_string(data, pos)

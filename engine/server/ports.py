@@ -10,6 +10,7 @@ worker (it gets the codes it renders as a value).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -77,10 +78,25 @@ class AudioPort(Protocol):
 
     def fx_restore(self, state: dict) -> None: ...
 
-    def render(self, codes: Codes, path: Path, settings: RenderSettings,
-               progress: Callable[[float, str], None]) -> Path: ...  # on the worker
+    def render(self, codes: Codes, folder: Path, name: str, settings: RenderSettings,
+               progress: Callable[[float, str], None]) -> Path: ...  # on the worker; a new file, never overwrites
 
     def status(self) -> dict: ...  # transport s, position_s f, underruns i, latency_ms f, gain_db f
+
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def unique_clip_path(folder: Path, name: str, suffix: str) -> Path:
+    """`folder/name.suffix`, or `name-2`, `name-3`, ...: never overwrites a clip. The name is
+    reduced to its last component and safe characters, so it cannot leave the folder."""
+    stem = SAFE_NAME.sub("_", Path(name).name).strip(" .") or "clip"
+    candidate = folder / f"{stem}.{suffix}"
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{stem}-{n}.{suffix}"
+        n += 1
+    return candidate
 
 
 NO_DEVICE = ("no audio device: start `distill serve --device NAME` (see `distill serve --help`) "
@@ -122,7 +138,7 @@ class OfflineAudio:
     def fx_restore(self, state: dict) -> None:
         pass
 
-    def render(self, codes: Codes, path: Path, settings: RenderSettings,
+    def render(self, codes: Codes, folder: Path, name: str, settings: RenderSettings,
                progress: Callable[[float, str], None]) -> Path:
         import numpy as np
 
@@ -143,7 +159,8 @@ class OfflineAudio:
             samples = np.concatenate([resampler.process(block), resampler.process(None)], axis=1)[0]
         rendered = Audio(samples.astype(np.float32), settings.sample_rate)
         progress(0.9, "writing")
-        return save_audio(path, rendered, bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth)
+        folder.mkdir(parents=True, exist_ok=True)
+        return save_audio(unique_clip_path(folder, name, settings.format), rendered, bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth)
 
     def status(self) -> dict:
         return {"transport": "stopped", "position_s": 0.0, "underruns": 0, "latency_ms": 0.0,

@@ -1,0 +1,186 @@
+"""`distill serve`: the composition root that joins the engine's OSC server and the bridge.
+
+The CLI's command registry (`engine/cli.py` COMMANDS) maps "serve" to this module by name, so
+`engine/` never imports `bridge` or `sounddevice`: the server talks to an `AudioPort` interface
+(`engine/server/ports.py`) and this module plugs the real `Bridge` in. Without `--device` the
+server runs with `OfflineAudio` (render only, no sound card needed); with `--device NAME` it opens
+the device, and if that fails it says so and keeps serving OSC and rendering.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.codes import Codes
+from engine.errors import InputError
+from engine.server.app import add_arguments as add_server_arguments
+from engine.server.app import options_from_args, run_server
+from engine.server.ports import NO_DEVICE, OfflineAudio, RenderSettings
+
+HELP = "run the engine in the background: OSC server, web editor and (with --device) live audio"
+
+
+def add_arguments(p) -> None:
+    add_server_arguments(p)
+    p.add_argument("--device", metavar="NAME", help="audio output device (name, part of one, or index); "
+                                                    "without it, no sound: OSC, editing and rendering only")
+    p.add_argument("--sample-rate", type=int, default=48000, help="device sample rate (44100, 48000, 96000)")
+    p.add_argument("--block-size", type=int, default=256, help="frames per audio callback (64..2048)")
+
+
+def run(args) -> int:
+    options = options_from_args(args)
+    audio: Any = OfflineAudio()
+    if args.device is not None:
+        audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir)
+    try:
+        return run_server(options, audio)
+    finally:
+        close = getattr(audio, "close", None)
+        if close is not None:
+            close()
+
+
+def open_bridge_audio(device: str, sample_rate: int, block_size: int, clips_dir: Path):
+    """The bridge on `device`, or `OfflineAudio` with the reason when it cannot open."""
+    try:
+        from bridge.bridge import Bridge
+        device_arg: Any = int(device) if device.isdigit() else device
+        bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir))
+    except (ImportError, OSError, InputError) as e:
+        print(f"distill serve: audio device {device!r} unavailable ({e}); serving OSC and rendering only",
+              file=sys.stderr)
+        return OfflineAudio(f"no audio device ({e})")
+    if bridge.device is None:
+        print(f"distill serve: {bridge.message}; serving OSC and rendering only", file=sys.stderr)
+    return BridgeAudio(bridge)
+
+
+class BridgeAudio:
+    """`AudioPort` over the bridge facade. Grids are decoded to audio on a decode thread of its own
+    (latest grid wins), so an edit never makes the OSC dispatcher wait for a decoder."""
+
+    def __init__(self, bridge) -> None:
+        self.bridge = bridge
+        self._model: Any = None
+        self._decode: Callable[[Codes], Any] | None = None
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
+        self._thread.start()
+
+    def describe(self) -> str:
+        return self.bridge.device["name"] if self.bridge.device else "none"
+
+    def set_model(self, model: Any, model_path: Path) -> None:
+        self._model = model
+        self._decode = model.render  # torch + Griffin-Lim; the live ONNX decoder replaces it when present
+        try:
+            from engine.runtime import LiveDecoder  # noqa: F401  (issue 4: torch-free, incremental)
+            decoder = LiveDecoder.from_bundle(model.bundle)
+            self._decode = decoder.render
+        except Exception:
+            pass
+
+    def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
+        self._jobs.put(("voice", codes))
+
+    def audition(self, codes: Codes) -> None:
+        if self._decode is None:
+            raise InputError("no model loaded: send /model/load NAME first")
+        self._jobs.put(("audition", codes))
+
+    def _decode_loop(self) -> None:
+        while True:
+            kind, codes = self._jobs.get()
+            while not self._jobs.empty():  # coalesce: only the newest grid matters
+                kind, codes = self._jobs.get()
+            try:
+                audio = self._decode(codes)
+                self.bridge.set_audio(audio.samples, audio.sample_rate)
+                if kind == "audition":
+                    self.bridge.seek(0.0)
+                    self.bridge.play()
+            except Exception as e:
+                print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
+
+    def _require_device(self) -> None:
+        if self.bridge.device is None:
+            raise InputError(NO_DEVICE)
+
+    def play(self) -> None:
+        self._require_device()
+        self.bridge.play()
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+    def loop(self, start_s: float, end_s: float) -> None:
+        self.bridge.set_loop(None, None) if end_s == 0 else self.bridge.set_loop(start_s, end_s)
+
+    def loop_bars(self, start_bar: float, bars: float) -> None:
+        self.bridge.set_loop_bars(start_bar, start_bar + bars)
+
+    def tempo(self, bpm: float) -> None:
+        self.bridge.set_tempo(bpm)
+
+    def seek(self, position_s: float) -> None:
+        self.bridge.seek(position_s)
+
+    def gain(self, gain_db: float) -> None:
+        self.bridge.set_gain_db(gain_db)
+
+    def fx_add(self, effect: str, slot: int) -> tuple[int, str]:
+        index = self.bridge.add_effect(effect, index=None if slot < 0 else slot)
+        return index, Path(effect).stem if effect.endswith(".vst3") else effect
+
+    def fx_remove(self, slot: int) -> None:
+        self.bridge.remove_effect(slot)
+
+    def fx_param(self, slot: int, name: str, value: float) -> None:
+        self.bridge.set_effect_param(slot, name, value)
+
+    def fx_bypass(self, slot: int, bypassed: bool) -> None:
+        self.bridge.set_effect_bypass(slot, bypassed)
+
+    def fx_list(self) -> list[dict]:
+        out = []
+        for i, slot in enumerate(self.bridge.effects()):
+            params = slot.get("params", {})
+            if isinstance(params, dict):
+                params = [{"name": k, "value": v if isinstance(v, (int, float)) else 0.0, "unit": ""}
+                          for k, v in params.items()]
+            out.append({"slot": slot.get("index", i), "name": slot.get("name", slot.get("plugin", "?")),
+                        "bypassed": slot.get("bypass", slot.get("bypassed", False)), "params": params})
+        return out
+
+    def fx_state(self) -> dict:
+        return self.bridge.effects_to_dict()
+
+    def fx_restore(self, state: dict) -> None:
+        if state:
+            self.bridge.effects_from_dict(state)
+
+    def render(self, codes: Codes, folder: Path, name: str, settings: RenderSettings,
+               progress: Callable[[float, str], None]) -> Path:
+        if self._model is None:
+            raise InputError("no model loaded: send /model/load NAME first")
+        progress(0.1, "decoding")
+        audio = self._model.render(codes)
+        progress(0.6, "rendering through the effect chain")
+        return self.bridge.render(audio.samples, audio.sample_rate, clips_dir=str(folder), format=settings.format,
+                                  bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth,
+                                  out_sample_rate=settings.sample_rate,
+                                  loudness_lufs=-14.0 if settings.normalize else None, name=Path(name).name)
+
+    def status(self) -> dict:
+        s = self.bridge.status()
+        latency = s.get("output_latency_s")
+        return {"transport": "playing" if s.get("playing") else "stopped", "position_s": s.get("position_s", 0.0),
+                "underruns": s.get("underruns", 0), "latency_ms": 1000.0 * latency if latency else 0.0,
+                "gain_db": s.get("gain_db", 0.0)}
+
+    def close(self) -> None:
+        self.bridge.close()

@@ -1,0 +1,258 @@
+"""The server core: one dispatcher thread owns all engine state; transports feed it messages.
+
+`Core.handle(client, address, args)` looks the route up in the table, coerces the arguments,
+runs the handler and sends its replies, or answers `/fail <address> <reason>`. It never raises:
+a bad message costs one (rate-limited) `/fail`, a bug in a handler costs one `/fail internal
+error` and a traceback on stderr, and the state is what it was before the message.
+
+Handlers change the session only through `commit_session`, which bumps the grid version, tells
+the audio port what changed and broadcasts `/grid/changed` with the changed codes.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from engine import protocol
+from engine.errors import InputError
+from engine.server.args import coerce_args
+from engine.server.jobs import Job, JobOutcome, Worker
+from engine.server.paths import Roots
+from engine.server.ports import AudioPort, RenderSettings
+
+FAIL_BURST = 20  # /fail replies a client may get at once ...
+FAIL_PER_S = 20.0  # ... and per second after that; the rest are counted, not sent
+MAX_CLIENTS = 256  # remembered OSC peers (reply ports, subscriptions, rate limits)
+
+
+@dataclass(eq=False)
+class Client:
+    """A peer: an OSC address or a WebSocket. `send(address, args)` must not block."""
+
+    key: Any
+    send: Callable[[str, list], None]
+    subscribed: bool = False
+    fail_tokens: float = FAIL_BURST
+    fail_time: float = field(default_factory=time.monotonic)
+    dest: Any = None  # where replies go ([host, port] for OSC); notifications go once per dest
+    reply_port_hook: Callable[[int], None] | None = None
+
+    def set_reply_port(self, port: int) -> None:
+        if self.reply_port_hook is None:
+            raise InputError("a reply port applies to OSC clients only")
+        self.reply_port_hook(port)
+
+
+class Core:
+    def __init__(self, roots: Roots, audio: AudioPort, post: Callable[..., None], log: Callable[[str], None] = print):
+        from engine.server.handlers import HANDLERS
+        self.handlers = HANDLERS
+        self.roots = roots
+        self.audio = audio
+        self.log = log
+        self.started = time.monotonic()
+        self.clients: OrderedDict[Any, Client] = OrderedDict()
+        self.fails_dropped = 0
+        self.messages = 0
+        # engine state (dispatcher thread only)
+        self.model: Any = None  # engine.model.Model
+        self.model_name = ""
+        self.model_path: Path | None = None
+        self.prior: Any = None  # engine.prior.Prior, or None when the bundle has none
+        self.labels: Any = None
+        self.codebooks: Any = None  # [Q, K, d] numpy, for blend and morph
+        self.session: Any = None  # engine.session.Session
+        self.version = 0
+        self.dirty = False
+        self.render_settings = RenderSettings()
+        self.train_status = {"state": "idle", "epoch": 0, "epochs": 0, "train_loss": 0.0, "val_loss": 0.0}
+        self._cpu = (time.monotonic(), time.process_time(), 0.0)
+        self.post = post  # post(fn, *args): run fn on the dispatcher thread (from any thread)
+        self.worker = Worker(post, self._job_done, self._job_progress)
+
+    # ------------------------------------------------------------ clients
+    def client(self, key: Any, make_send: Callable[[], Callable[[str, list], None]], subscribed: bool = False) -> Client:
+        c = self.clients.get(key)
+        if c is None:
+            c = Client(key, make_send(), subscribed)
+            self.clients[key] = c
+            while len(self.clients) > MAX_CLIENTS:  # forget the least recent peer that is not subscribed
+                for k, old in self.clients.items():
+                    if not old.subscribed:
+                        del self.clients[k]
+                        break
+                else:
+                    self.clients.popitem(last=False)
+        else:
+            self.clients.move_to_end(key)
+        return c
+
+    def forget(self, key: Any) -> None:
+        self.clients.pop(key, None)
+
+    def notify(self, address: str, args: list, also: Client | None = None) -> None:
+        """Sends a notification to every subscriber (and `also`), once per destination."""
+        sent = []
+        for c in list(self.clients.values()):
+            if (c.subscribed or c is also) and (c.dest is None or c.dest not in sent):
+                if c.dest is not None:
+                    sent.append(list(c.dest))
+                self._send(c, address, args)
+
+    def _send(self, client: Client, address: str, args: list) -> None:
+        try:
+            client.send(address, args)
+        except Exception as e:  # a vanished peer must not stop the dispatcher
+            self.log(f"distill serve: could not send {address} to {client.key}: {e}")
+
+    # ------------------------------------------------------------ dispatch
+    def handle(self, client: Client, address: str, raw_args: list) -> None:
+        self.messages += 1
+        route = protocol.ROUTES_BY_ADDRESS.get(address)
+        if route is None:
+            self.fail(client, address, f"unknown address {address[:80]} (see docs/osc.md)")
+            return
+        try:
+            out = self.handlers[address](self, client, coerce_args(route, raw_args))
+        except InputError as e:
+            self.fail(client, address, str(e))
+            return
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            self.fail(client, address, f"internal error: {type(e).__name__}: {e}")
+            return
+        if isinstance(out, Job):
+            out.reply_to = client
+            self.worker.submit(out)
+            return
+        for reply_address, reply_args in out or ():
+            self._send(client, reply_address, reply_args)
+
+    def fail(self, client: Client, address: str, reason: str) -> None:
+        """Sends `/fail address reason`, at most FAIL_BURST at once and FAIL_PER_S per second."""
+        now = time.monotonic()
+        client.fail_tokens = min(FAIL_BURST, client.fail_tokens + (now - client.fail_time) * FAIL_PER_S)
+        client.fail_time = now
+        if client.fail_tokens < 1:
+            self.fails_dropped += 1
+            return
+        client.fail_tokens -= 1
+        self._send(client, "/fail", [address[:200], reason[:600]])
+
+    # ------------------------------------------------------------ jobs
+    def _job_progress(self, job: Job, fraction: float, message: str) -> None:
+        self.notify("/progress", [job.address, fraction, message], also=job.reply_to)
+
+    def _job_done(self, outcome: JobOutcome) -> None:
+        job, client = outcome.job, outcome.job.reply_to
+        if outcome.error is not None:
+            if job.on_fail is not None:
+                job.on_fail(outcome.error)
+            self.fail(client, job.address, outcome.error)
+            return
+        try:
+            replies = job.commit(outcome.result) or []
+        except InputError as e:
+            self.fail(client, job.address, str(e))
+            return
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            self.fail(client, job.address, f"internal error: {type(e).__name__}: {e}")
+            return
+        for reply_address, reply_args in replies:
+            self._send(client, reply_address, reply_args)
+
+    # ------------------------------------------------------------ state changes
+    def commit_session(self, session: Any, restore_fx: bool = True) -> None:
+        """Makes `session` current: bumps the version, tells the audio port and the subscribers.
+        With `restore_fx`, an effect chain that differs (undo, load) is handed to the audio port."""
+        old = self.session
+        self.session = session
+        if old is not None and session is not None and old.present is session.present:
+            return  # clipboard only
+        self.version += 1
+        self.dirty = True
+        if session is None:
+            return
+        if restore_fx and old is not None and old.present.effects_json != session.present.effects_json:
+            self.audio.fx_restore(session.present.effects)
+        new = session.codes.indices
+        region = changed_frames(None if old is None else old.codes.indices, new)
+        if region is None:
+            return
+        self.audio.set_grid(session.codes, region)
+        q, f = new.shape
+        self.notify("/grid/changed", [self.version, q, f, 0, q, region[0], region[1]])
+        for msg in grid_chunks(new, self.version, region[0], region[1]):
+            self.notify(*msg)
+
+    def status_pairs(self) -> list:
+        audio = self.audio.status()
+        s = self.session
+        pairs = {
+            "model": self.model_name or "none", "transport": audio.get("transport", "stopped"),
+            "cpu": round(self.cpu_share(), 4), "underruns": int(audio.get("underruns", 0)),
+            "jobs": len(self.worker.jobs), "model_id": self.model.model_id if self.model else "",
+            "levels": s.codes.levels if s else 0, "frames": s.codes.n_frames if s else 0,
+            "codebook_size": s.codes.codebook_size if s else 0, "version": self.version,
+            "can_undo": int(bool(s and s.n_past)), "can_redo": int(bool(s and s.n_future)),
+            "position_s": float(audio.get("position_s", 0.0)), "gain_db": float(audio.get("gain_db", 0.0)),
+            "latency_ms": float(audio.get("latency_ms", 0.0)), "audio": self.audio.describe(),
+            "fails_dropped": self.fails_dropped,
+        }
+        return [x for kv in pairs.items() for x in kv]
+
+    def cpu_share(self) -> float:
+        """Share of one core this process used since the last heartbeat (about one second)."""
+        return self._cpu[2]
+
+    def heartbeat(self, seq: int) -> None:
+        wall, cpu = time.monotonic(), time.process_time()
+        last_wall, last_cpu, _ = self._cpu
+        share = (cpu - last_cpu) / max(wall - last_wall, 1e-6)
+        self._cpu = (wall, cpu, share)
+        self.notify("/heartbeat", [seq, round(wall - self.started, 3)])
+        if self.dirty and seq % 5 == 0:
+            self.autosave()
+
+    def autosave(self) -> None:
+        if self.session is None or self.model_path is None or not self.dirty:
+            return
+        from engine.session import default_session_path, save_session
+        try:
+            save_session(default_session_path(self.model_path), self.session)
+            self.dirty = False
+        except OSError as e:
+            self.log(f"distill serve: could not save the session ({e})")
+
+    def close(self) -> None:
+        self.worker.close()
+        self.autosave()
+
+
+def changed_frames(old: np.ndarray | None, new: np.ndarray) -> tuple[int, int] | None:
+    """The half-open frame range where two grids differ; all of `new` when shapes differ."""
+    if old is None or old.shape != new.shape:
+        return (0, new.shape[1]) if new.shape[1] else None
+    cols = np.flatnonzero((old != new).any(axis=0))
+    return (int(cols[0]), int(cols[-1]) + 1) if cols.size else None
+
+
+def grid_chunks(indices: np.ndarray, version: int, frame_start: int, frame_stop: int) -> list[tuple[str, list]]:
+    """`/grid/chunk version level frame codes...` messages of at most GRID_CHUNK_CODES codes."""
+    out = []
+    step = protocol.GRID_CHUNK_CODES
+    for level in range(indices.shape[0]):
+        row = indices[level]
+        for f0 in range(frame_start, frame_stop, step):
+            f1 = min(f0 + step, frame_stop)
+            out.append(("/grid/chunk", [version, level, f0, *row[f0:f1].tolist()]))
+    return out

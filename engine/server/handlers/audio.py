@@ -1,0 +1,166 @@
+"""Audition, transport, effects and render routes: thin calls into the `AudioPort` (the bridge, or
+`OfflineAudio` when there is no device). Effect changes are pushed on the session history, so undo
+restores the chain and `/session/save` stores it."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.server.handlers import args_or_defaults, done, handles
+from engine.server.handlers.model import require_model
+from engine.server.jobs import Job
+from engine.server.paths import confine
+from engine.server.ports import RenderSettings
+
+def _session(core):
+    require_model(core)
+    return core.session
+
+
+# ------------------------------------------------------------ audition
+@handles("/audition/code")
+def audition_code(core, client, args):
+    session = _session(core)
+    level, code, frames = args_or_defaults("/audition/code", args)
+    codes = session.codes
+    from engine.edits import check_code, check_level
+    check_level(codes, level), check_code(codes, code)
+    # Held in context: the grid's first frames, with the chosen level held at `code`.
+    n = min(frames, max(codes.n_frames, 1))
+    held = np.array(codes.indices[:, :n]) if codes.n_frames >= n else np.zeros((codes.levels, n), np.int64)
+    held[level, :] = code
+    core.audio.audition(codes.with_indices(held))
+    return done("/audition/code")
+
+
+@handles("/audition/region")
+def audition_region(core, client, args):
+    session = _session(core)
+    l0, l1, f0, f1 = args
+    codes = session.codes
+    if not (0 <= l0 < l1 <= codes.levels and 0 <= f0 < f1 <= codes.n_frames):
+        raise InputError(f"region levels [{l0}, {l1}) frames [{f0}, {f1}) is outside the "
+                         f"{codes.levels} x {codes.n_frames} grid")
+    region = np.array(codes.indices[:, f0:f1])
+    if l0 > 0 or l1 < codes.levels:  # levels outside the region play code 0 (they must exist: RVQ sums them)
+        keep = np.zeros_like(region)
+        keep[l0:l1] = region[l0:l1]
+        region = keep
+    core.audio.audition(codes.with_indices(region))
+    return done("/audition/region")
+
+
+@handles("/audition/grid")
+def audition_grid(core, client, args):
+    core.audio.audition(_session(core).codes)
+    return done("/audition/grid")
+
+
+# ------------------------------------------------------------ transport
+def _transport(address: str, call):
+    @handles(address)
+    def handler(core, client, args):
+        call(core.audio, *args)
+        core.notify("/transport", [core.audio.status().get("transport", "stopped"),
+                                   float(core.audio.status().get("position_s", 0.0))])
+        return done(address)
+    return handler
+
+
+_transport("/play", lambda audio: audio.play())
+_transport("/stop", lambda audio: audio.stop())
+_transport("/loop", lambda audio, start_s, end_s: audio.loop(start_s, end_s))
+_transport("/loop/bars", lambda audio, start_bar, bars: audio.loop_bars(start_bar, bars))
+_transport("/tempo", lambda audio, bpm: audio.tempo(bpm))
+_transport("/seek", lambda audio, position_s: audio.seek(position_s))
+_transport("/gain", lambda audio, gain_db: audio.gain(gain_db))
+
+
+# ------------------------------------------------------------ effects
+def _record_fx(core, op: str) -> None:
+    """Pushes the chain onto the history (undoable, saved with the session)."""
+    session = core.session
+    if session is not None:
+        state = session.present.with_effects(core.audio.fx_state())
+        if state.effects_json != session.present.effects_json:
+            core.commit_session(session.push(replace(state, op=op)), restore_fx=False)
+
+
+@handles("/fx/add")
+def fx_add(core, client, args):
+    effect, slot = args_or_defaults("/fx/add", args)
+    if effect.endswith(".vst3") or "/" in effect:
+        path = Path(effect)
+        if not path.is_absolute() or not path.exists():
+            raise InputError(f"VST3 plugin {effect!r} not found: give the absolute path of a .vst3 bundle")
+    audio = core.audio
+
+    def commit(result):
+        _record_fx(core, "fx add")
+        return done("/fx/add", *result)
+    # Loading a VST3 can take a while: the worker does it; the bridge swaps the chain safely.
+    return Job("/fx/add", lambda progress, cancelled: tuple(audio.fx_add(effect, slot)), commit)
+
+
+@handles("/fx/remove")
+def fx_remove(core, client, args):
+    core.audio.fx_remove(args[0])
+    _record_fx(core, "fx remove")
+    return done("/fx/remove")
+
+
+@handles("/fx/param")
+def fx_param(core, client, args):
+    core.audio.fx_param(*args)
+    _record_fx(core, "fx param")
+    return done("/fx/param")
+
+
+@handles("/fx/bypass")
+def fx_bypass(core, client, args):
+    core.audio.fx_bypass(args[0], bool(args[1]))
+    _record_fx(core, "fx bypass")
+    return done("/fx/bypass")
+
+
+@handles("/fx/list")
+def fx_list(core, client, args):
+    chain = core.audio.fx_list()
+    out = []
+    for slot in chain:
+        out.append(("/fx/slot", [int(slot["slot"]), str(slot["name"]), int(bool(slot.get("bypassed")))]))
+        for p in slot.get("params", []):
+            out.append(("/fx/value", [int(slot["slot"]), str(p["name"]), float(p["value"]), str(p.get("unit", ""))]))
+    return out + done("/fx/list", len(chain))
+
+
+# ------------------------------------------------------------ render
+@handles("/render/settings")
+def render_settings(core, client, args):
+    fmt, bit_depth, sample_rate, normalize = args
+    core.render_settings = RenderSettings(fmt, bit_depth, sample_rate, bool(normalize))
+    return done("/render/settings")
+
+
+def _render_job(core, address: str, name: str, codes) -> Job:
+    settings, folder, audio = core.render_settings, core.roots.clips, core.audio
+    confine(folder, Path(name).name or "clip", "clip name")  # the port keeps only the last component
+    return Job(address, lambda progress, cancelled: audio.render(codes, folder, name, settings, progress),
+               lambda path: done(address, str(path)))
+
+
+@handles("/render")
+def render(core, client, args):
+    return _render_job(core, "/render", args[0], _session(core).codes)
+
+
+@handles("/render/region")
+def render_region(core, client, args):
+    name, f0, f1 = args
+    codes = _session(core).codes
+    if not 0 <= f0 < f1 <= codes.n_frames:
+        raise InputError(f"frames [{f0}, {f1}) are out of range: the grid has {codes.n_frames} frames")
+    return _render_job(core, "/render/region", name, codes.with_indices(np.array(codes.indices[:, f0:f1])))

@@ -1,0 +1,302 @@
+"""Grid, editor, move, label and generation routes. Every edit is a pure function `Codes -> Codes`
+from `engine/edits.py` (or `engine/moves.py`), pushed on the session's history, so undo/redo
+restore bit-identical grids and a failed edit changes nothing."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from engine import protocol
+from engine.errors import InputError
+from engine.server.core import grid_chunks
+from engine.server.handlers import args_or_defaults, done, handles
+from engine.server.handlers.model import require_model
+from engine.server.jobs import Job
+from engine.server.paths import confine
+
+
+def _session(core):
+    require_model(core)
+    return core.session
+
+
+def _levels(session, level_start: int, level_stop: int) -> tuple[int, ...]:
+    q = session.codes.levels
+    if not 0 <= level_start < level_stop <= q:
+        raise InputError(f"levels [{level_start}, {level_stop}) are out of range: need 0 <= start < stop <= {q}")
+    return tuple(range(level_start, level_stop))
+
+
+def _apply(core, address: str, new_codes, op: str):
+    session = core.session
+    core.commit_session(session.edit(new_codes, op))
+    return done(address, core.version)
+
+
+def _region_edit(address: str, op: str, fn):
+    """Registers a route whose first four args are a region; `fn(core, codes, session, levels, f0, f1, *rest)`."""
+    @handles(address)
+    def handler(core, client, args):
+        session = _session(core)
+        l0, l1, f0, f1, *rest = args_or_defaults(address, args)
+        levels = _levels(session, l0, l1)
+        return _apply(core, address, fn(core, session.codes, session, levels, f0, f1, *rest), op)
+    return handler
+
+
+def _edits():
+    from engine import edits
+    return edits
+
+
+@handles("/grid/get")
+def grid_get(core, client, args):
+    session = _session(core)
+    f0, f1 = args_or_defaults("/grid/get", args)
+    codes = session.codes
+    f1 = codes.n_frames if f1 == 0 else f1
+    if not 0 <= f0 < f1 <= codes.n_frames:
+        raise InputError(f"frames [{f0}, {f1}) are out of range: the grid has {codes.n_frames} frames")
+    info = ("/grid/info", [core.version, codes.levels, codes.n_frames, codes.codebook_size, float(codes.frame_rate_hz)])
+    return [info, *grid_chunks(codes.indices, core.version, f0, f1), *done("/grid/get", core.version)]
+
+
+@handles("/edit/set")
+def edit_set(core, client, args):
+    session = _session(core)
+    level, frame, code = args
+    new = _edits().set_code(session.codes, level, frame, code, session.present.locked_levels)
+    return _apply(core, "/edit/set", new, "set")
+
+
+_region_edit("/edit/swap", "swap", lambda core, c, s, lv, f0, f1, a, b: _edits().swap_codes(
+    c, a, b, f0, f1, lv, s.present.locked_levels))
+_region_edit("/edit/duplicate", "duplicate", lambda core, c, s, lv, f0, f1: _edits().duplicate_region(
+    c, f0, f1, lv, s.present.locked_levels))
+_region_edit("/edit/reverse", "reverse", lambda core, c, s, lv, f0, f1: _edits().reverse_region(
+    c, f0, f1, lv, s.present.locked_levels))
+_region_edit("/edit/shift", "shift", lambda core, c, s, lv, f0, f1, n: _edits().shift_region(
+    c, f0, f1, n, lv, s.present.locked_levels))
+
+
+def _clipboard(session):
+    if session.clipboard is None:
+        raise InputError("the clipboard is empty: send /edit/copy first")
+    clip = session.clipboard
+    if clip.shape[0] != session.codes.levels:  # blend/morph need every level; pad with the grid's own
+        raise InputError("blend and morph need a clipboard copied from all levels")
+    return clip
+
+
+_region_edit("/edit/blend", "blend", lambda core, c, s, lv, f0, f1, amount: _edits().blend(
+    c, _clipboard(s), amount, _codebooks(core), f0, f1, lv, s.present.locked_levels))
+_region_edit("/edit/morph", "morph", lambda core, c, s, lv, f0, f1: _edits().morph(
+    c, _clipboard(s), _codebooks(core), f0, f1, lv, s.present.locked_levels))
+
+def _codebooks(core):
+    if core.codebooks is None:
+        raise InputError("this model's codebooks could not be read; blend and morph need them")
+    return core.codebooks  # [Q, K, d]
+
+
+@handles("/edit/copy")
+def edit_copy(core, client, args):
+    session = _session(core)
+    l0, l1, f0, f1 = args
+    _levels(session, l0, l1)
+    clip = _edits().copy_region(session.codes, f0, f1, tuple(range(l0, l1)))
+    core.commit_session(replace(session, clipboard=clip))
+    return done("/edit/copy", core.version)
+
+
+@handles("/edit/paste")
+def edit_paste(core, client, args):
+    session = _session(core)
+    level, frame = args
+    if session.clipboard is None:
+        raise InputError("the clipboard is empty: send /edit/copy first")
+    new = _edits().paste(session.codes, session.clipboard, frame, level, None, session.present.locked_levels)
+    return _apply(core, "/edit/paste", new, "paste")
+
+
+@handles("/edit/lock")
+def edit_lock(core, client, args):
+    session = _session(core)
+    level, locked = args
+    _levels(session, level, level + 1)
+    current = set(session.present.locked_levels)
+    current = current | {level} if locked else current - {level}
+    core.commit_session(session.push(replace(session.present, locked_levels=tuple(sorted(current)),
+                                             op="lock" if locked else "unlock")))
+    return done("/edit/lock", core.version)
+
+
+@handles("/edit/select")
+def edit_select(core, client, args):
+    from engine.session import Selection
+    session = _session(core)
+    l0, l1, f0, f1 = args
+    levels = _levels(session, l0, l1)
+    _edits().check_region(session.codes, f0, f1)
+    selection = Selection(f0, f1, () if levels == tuple(range(session.codes.levels)) else levels)
+    core.commit_session(session.replace_present(selection=selection))
+    core.notify("/selection", [l0, l1, f0, f1])
+    return done("/edit/select", core.version)
+
+
+@handles("/undo")
+def undo(core, client, args):
+    core.commit_session(_session(core).undo())
+    return done("/undo", core.version)
+
+
+@handles("/redo")
+def redo(core, client, args):
+    core.commit_session(_session(core).redo())
+    return done("/redo", core.version)
+
+
+# ------------------------------------------------------------ model-backed edits (jobs)
+def _sampling(session):
+    from engine.sampling import Sampling
+    s = session.present.sampling
+    return Sampling(temperature=float(s["temperature"]), top_k=int(s["top_k"]), top_p=float(s["top_p"]))
+
+
+def _require_prior(core):
+    if core.prior is None:
+        raise InputError(f"model {core.model_name!r} has no prior: retrain it without --no-prior to generate")
+    return core.prior
+
+
+def _frames_progress(progress):
+    return lambda done_frames, total: progress(done_frames / max(total, 1), f"{done_frames}/{total} frames")
+
+
+@handles("/generate")
+def generate(core, client, args):
+    from engine.codes import Codes
+    from engine.generate import GenerationCancelled, frames_for_seconds
+    from engine.generate import generate as run_generate
+    session, prior = _session(core), _require_prior(core)
+    seconds, seed = args_or_defaults("/generate", args)
+    seed = int(session.present.sampling.get("seed", 0)) if seed is None else seed
+    frames = frames_for_seconds(seconds, session.codes.frame_rate_hz)
+    sampling, base = _sampling(session), session.codes
+
+    def work(progress, cancelled):
+        try:
+            return run_generate(prior, frames, sampling, seed, _frames_progress(progress), cancelled)
+        except GenerationCancelled:
+            from engine.server.jobs import Cancelled
+            raise Cancelled() from None
+
+    def commit(indices):
+        _check_same_model(core, base)
+        codes = Codes(indices.astype("int64"), base.codebook_size, base.frame_rate_hz, base.model_id)
+        core.commit_session(core.session.edit(codes, "generate"))
+        return done("/generate", codes.n_frames, core.version)
+    return Job("/generate", work, commit)
+
+
+def _check_same_model(core, codes) -> None:
+    if core.session is None or core.session.model_id != codes.model_id:
+        raise InputError("the model changed while the job ran; its result was dropped")
+
+
+@handles("/edit/regenerate")
+def edit_regenerate(core, client, args):
+    session, prior = _session(core), _require_prior(core)
+    l0, l1, f0, f1, seed = args_or_defaults("/edit/regenerate", args)
+    levels = _levels(session, l0, l1)
+    seed = int(session.present.sampling.get("seed", 0)) if seed is None else seed
+    codes, sampling = session.codes, _sampling(session)
+    locked = tuple(sorted(set(session.present.locked_levels) | (set(range(codes.levels)) - set(levels))))
+    _edits().check_region(codes, f0, f1)
+
+    def work(progress, cancelled):
+        return _edits().regenerate(codes, prior, f0, f1, sampling, seed, locked)
+
+    def commit(new):
+        _check_same_model(core, new)
+        return _apply(core, "/edit/regenerate", new, "regenerate")
+    return Job("/edit/regenerate", work, commit)
+
+
+@handles("/edit/encode")
+def edit_encode(core, client, args):
+    model = require_model(core)
+    path = confine(core.roots.inputs, args[0], "audio file")
+    if not path.is_file():
+        raise InputError(f"no audio file {args[0]!r} in {core.roots.inputs}")
+
+    def commit(new):
+        _check_same_model(core, new)
+        return _apply(core, "/edit/encode", new, "encode")
+    return Job("/edit/encode", lambda progress, cancelled: _edits().encode_audio(model, str(path)), commit)
+
+
+# ------------------------------------------------------------ perceptual moves
+def _move_handler(name: str):
+    address = f"/move/{name}"
+
+    @handles(address)
+    def handler(core, client, args):
+        session = _session(core)
+        l0, l1, f0, f1, amount = args_or_defaults(address, args)
+        levels = _levels(session, l0, l1)
+        try:
+            from engine import moves
+        except ImportError:
+            raise InputError("perceptual moves are not available in this build (engine/moves.py is missing)") from None
+        labels = _labels(core)
+        new = moves.apply_move(session.codes, name, labels, f0, f1, levels=levels,
+                               locked_levels=session.present.locked_levels, amount=amount)
+        return _apply(core, address, new, name)
+    return handler
+
+
+for _name in protocol.MOVES:
+    _move_handler(_name)
+
+
+def _labels(core):
+    if core.labels is None:
+        try:
+            from engine import labels
+        except ImportError:
+            raise InputError("code labels are not available in this build (engine/labels.py is missing)") from None
+        core.labels = labels.labels_from_bundle(core.model.bundle)
+    return core.labels
+
+
+@handles("/labels/get")
+def labels_get(core, client, args):
+    require_model(core)
+    labels = _labels(core)
+    only = args[0] if args else None
+    out = []
+    for entry in labels.entries():  # (level, code, name, family, family_name)
+        if only is None or entry[0] == only:
+            out.append(("/label", list(entry)))
+    return out + done("/labels/get", len(out))
+
+
+# ------------------------------------------------------------ sampling
+@handles("/sampling")
+def sampling_get(core, client, args):
+    s = _session(core).present.sampling
+    return [("/sampling", [float(s["temperature"]), int(s["top_k"]), float(s["top_p"])])]
+
+
+def _sampling_setter(address: str, key: str):
+    @handles(address)
+    def handler(core, client, args):
+        session = _session(core)
+        core.commit_session(session.push(replace(session.present.with_sampling(**{key: args[0]}), op=key)))
+        return done(address)
+    return handler
+
+
+_sampling_setter("/sampling/creativity", "temperature")
+_sampling_setter("/sampling/focus", "top_k")
+_sampling_setter("/sampling/diversity", "top_p")

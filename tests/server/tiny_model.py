@@ -1,0 +1,34 @@
+"""A tiny untrained model (codec + prior, random weights) for server tests: the server's job is
+plumbing, so the weights need not be trained, only real (the same classes the engine loads)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def make_tiny_model(path: Path, seed: int = 0) -> Path:
+    import torch
+
+    from engine.bundle import Bundle, save_bundle
+    from engine.codec import Codec
+    from engine.config import AudioConfig, CodecConfig, Config, PriorConfig
+    from engine.model import codec_tensors, new_model_id, utc_now
+    from engine.prior import Prior, PriorNet, PriorSpec
+    torch.manual_seed(seed)
+    config = Config(audio=AudioConfig(sample_rate=16000, n_fft=512, hop_length=256, n_mels=32, f_max_hz=7000.0),
+                    codec=CodecConfig(hidden_channels=16, latent_dim=8, levels=2, codebook_size=8, codebook_dim=4,
+                                      kmeans_init=False),
+                    prior=PriorConfig(layers=1, dim=16, heads=2, context_frames=32))
+    codec = Codec(config.audio, config.codec).eval()
+    tensors = codec_tensors(codec)
+    prior = Prior(PriorNet(PriorSpec(levels=2, codebook_size=8, dim=16, layers=1, heads=2, context_frames=32)))
+    report = {"files": {"used": 5, "skipped": []}, "health": {"verdict": "green", "message": "tiny test model"}}
+    bundle = Bundle(config, new_model_id(tensors), utc_now(), {"codec": tensors, "prior": prior.tensors()}, {},
+                    {"report": report})
+    return save_bundle(path, bundle)
+
+
+if __name__ == "__main__":
+    print(make_tiny_model(Path(sys.argv[1])))
