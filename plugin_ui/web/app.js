@@ -414,10 +414,12 @@
 
   // ------------------------------------------------------------------ boot
   async function boot() {
+    // ?compact=1: only the grid and its tools (the Max for Live device's small jweb view)
+    if (new URLSearchParams(location.search).has("compact")) document.body.classList.add("compact");
     S.view = new D.GridView($("grid"), $("grid-scroll"), S.model);
     try { S.protocol = await D.Protocol.load(D.manifestUrl()); }
     catch (e) { log(`cannot read the engine's address table: ${e.message}. Is distill serve running?`, "fail"); S.protocol = new D.Protocol([], {}); }
-    S.conn = new D.Connection(D.engineUrl(), S.protocol, log);
+    S.conn = new D.Connection(D.engineUrl(S.protocol), S.protocol, log);
     const c = S.conn;
     c.on(N.gridInfo, onGridInfo); c.on(N.gridChunk, onGridChunk); c.on(N.gridChanged, onGridChanged);
     c.on(N.label, onLabel); c.on(N.status, onStatus); c.on(N.modelEntry, onModelEntry); c.on(N.done, onDone);

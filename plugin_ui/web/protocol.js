@@ -128,18 +128,17 @@
   }
 
 
-  /** Where the WebSocket lives: the page's own host, or ?engine=host:port when opened elsewhere. */
-  function engineUrl() {
+  /** The engine's host: the page's own, or ?engine=host:port (the engine refuses other origins). */
+  function engineHost() {
     const q = new URLSearchParams(location.search).get("engine");
-    if (q) return `ws://${q}/ws`;
-    if (location.protocol === "http:") return `ws://${location.host}/ws`;
-    return "ws://127.0.0.1:8765/ws";
+    return q || (location.protocol === "http:" ? location.host : "127.0.0.1:9080");
   }
-  function manifestUrl() {
-    const q = new URLSearchParams(location.search).get("engine");
-    if (q) return `http://${q}/protocol.json`;
-    return location.protocol === "http:" ? "/protocol.json" : "http://127.0.0.1:8765/protocol.json";
+  /** The WebSocket path comes from the manifest's conventions, like everything else. */
+  function engineUrl(protocol) {
+    const ws = protocol && protocol.raw && protocol.raw.conventions && protocol.raw.conventions.websocket;
+    return `ws://${engineHost()}${(ws && ws.path) || ""}`;
   }
+  function manifestUrl() { return `http://${engineHost()}/protocol.json`; }
 
   D.Protocol = Protocol;
   D.Connection = Connection;
