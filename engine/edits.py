@@ -296,23 +296,26 @@ def morph(codes: Codes, other: Codes | np.ndarray, codebooks: np.ndarray, start_
 
 def regenerate(codes: Codes, prior: Any, start_frame: int, end_frame: int, sampling: Any = None,
                seed: int = 0, locked_levels: Sequence[int] = ()) -> Codes:
-    """Re-samples the region with the prior, conditioned on the codes around it; locked levels stay.
+    """Re-samples the region with the prior (`engine.prior.Prior`), continuing the codes before it
+    and joining the codes after it; locked levels stay. `sampling` is an `engine.sampling.Sampling`
+    (default settings when None).
 
     Delegates to `engine.generate.regenerate_region` (the prior's owner implements sampling) and
-    re-checks the invariants here: shape, range, untouched frames and locked levels.
+    re-imposes the invariants here: shape, untouched frames and locked levels.
     """
-    from engine.generate import regenerate_region  # the prior is optional: import only when used
+    from engine.generate import regenerate_region  # torch and the prior load only when used
+    from engine.sampling import Sampling
 
     start, end = check_region(codes, start_frame, end_frame)
     locked = check_levels(codes, locked_levels, "locked level")
-    result = regenerate_region(prior, codes, start, end, sampling=sampling, seed=seed, locked_levels=locked)
-    new = result if isinstance(result, Codes) else codes.with_indices(np.asarray(result, dtype=np.int64))
+    new = np.asarray(regenerate_region(prior, np.array(codes.indices), start, end,
+                                       sampling=sampling if sampling is not None else Sampling(),
+                                       seed=int(seed), locked_levels=locked), dtype=np.int64)
+    if new.shape != codes.indices.shape:
+        raise EditError(f"the prior returned a grid of shape {list(new.shape)} for {list(codes.indices.shape)}")
     out = _writable(codes)
     editable = [q for q in range(codes.levels) if q not in locked]
-    if new.indices.shape != codes.indices.shape:
-        raise EditError(f"the prior returned a grid of shape {list(new.indices.shape)} "
-                        f"for {list(codes.indices.shape)}")
-    out[editable, start:end] = new.indices[editable, start:end]  # nothing else may change
+    out[editable, start:end] = new[editable, start:end]  # nothing else may change
     return codes.with_indices(out)
 
 
