@@ -19,6 +19,25 @@ from engine.config import AudioConfig
 from engine.mel import Mel, analysis_window, mel_to_magnitude
 
 
+def single_thread_blas() -> bool:
+    """Pins numpy's OpenBLAS to one thread (the mel pseudo-inverse is a matrix product): on a loaded
+    2-core machine two BLAS threads made it ~10x slower. Best effort; True when it took effect."""
+    import ctypes
+    from pathlib import Path
+
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for lib in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
+        try:
+            handle = ctypes.CDLL(str(lib))
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
+            if hasattr(handle, name):
+                getattr(handle, name)(1)
+                return True
+    return False
+
+
 class PhaseReconstructor(Protocol):
     def __call__(self, mel: Mel, cfg: AudioConfig) -> Audio:
         """Normalised log-mel [M, F] -> mono audio of (F - 1) * hop samples at cfg.sample_rate."""
@@ -117,3 +136,271 @@ def griffin_lim_magnitude(magnitude: np.ndarray, cfg: AudioConfig, n_iter: int =
         previous = rebuilt
         samples = istft(magnitude * angles, cfg)
     return samples.astype(np.float32)
+
+
+# --- Phase-gradient heap integration (PGHI), frame-recursive so it streams -------------------------
+#
+# Prusa, Balazs & Sondergaard (2017): for a Gaussian-like window the phase's time and frequency
+# derivatives follow from the log-magnitude's frequency and time derivatives, so phase can be
+# integrated in one pass instead of iterated. The heap (which integrates from the loudest bins
+# outwards) is replaced by a vectorised equivalent per frame: the spectrum is split into regions at
+# deep troughs; each region's peak is integrated along time from the previous frame (where
+# sinusoids live), every other bin along frequency from its region's peak (which keeps transients
+# and partials vertically coherent). One frame of look-ahead (the centred time derivative), no
+# iterations: cost is one inverse FFT per frame plus a few vector operations.
+
+HANN_GAMMA = 0.25645  # lambda / n_fft^2 of the Gaussian closest to a Hann window (Prusa et al.)
+SIGNIFICANT_DB = -80.0  # bins below this (re ref_amplitude) carry no phase information
+# Log-magnitudes are floored this far below their frame's peak before differentiating: the mel
+# pseudo-inverse is unreliable in quiet bins. 20 dB measured best among 10-50 dB per frame and
+# 40-100 dB absolute (spectral convergence on dev-mixed-120/dev-small-30, docs/decode.md).
+GRADIENT_RANGE_DB = 20.0
+
+
+def _log_magnitude(magnitude: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Per-frame floored log|S| (per frame, so a stream needs no knowledge of later frames). # [K, n]"""
+    floor = np.maximum(magnitude.max(axis=0, keepdims=True) * 10.0 ** (-GRADIENT_RANGE_DB / 20.0),
+                       cfg.ref_amplitude * 10.0 ** (cfg.min_db / 20.0))
+    return np.log(np.maximum(magnitude, floor)).astype(np.float32)
+
+
+def _time_advance(logm: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Phase advance per hop (instantaneous frequency x hop) from the frequency slope. # [K, n]"""
+    slope = np.empty_like(logm)  # d log|S| / d bin, centred, edges one-sided
+    slope[1:-1] = (logm[2:] - logm[:-2]) * 0.5
+    slope[0], slope[-1] = logm[1] - logm[0], logm[-1] - logm[-2]
+    bins = np.arange(logm.shape[0], dtype=np.float32)[:, None]
+    hop, n_fft = cfg.hop_length, cfg.n_fft
+    return (hop / (HANN_GAMMA * n_fft)) * slope + (2 * np.pi * hop / n_fft) * bins
+
+
+def _frequency_offsets(log_prev: np.ndarray, log_next: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Phase of every bin relative to bin 0 within its frame, integrated along frequency from the
+    time slope (centred over the neighbouring frames). Phases here are referenced to the frame
+    start, as `np.fft.rfft` of a frame gives them: hence the -pi per bin. # [K, n]"""
+    slope_t = (log_next - log_prev) * 0.5
+    step = -(HANN_GAMMA * cfg.n_fft / cfg.hop_length) * slope_t - np.pi  # d phase / d bin
+    offsets = np.zeros_like(step)
+    np.cumsum((step[1:] + step[:-1]) * 0.5, axis=0, out=offsets[1:])
+    return offsets
+
+
+def _regions(magnitude: np.ndarray, cfg: AudioConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Splits every frame at its troughs (local minima) and where bins turn (in)significant.
+
+    Returns, for all frames at once (frame-major): each bin's region number [F * K], each region's
+    peak as a flat index [R], and where each frame's regions start [F + 1]. Vectorised: no loop.
+    """
+    m = np.ascontiguousarray(magnitude.T)  # [F, K]
+    n_frames, n_bins = m.shape
+    significant = m > cfg.ref_amplitude * 10.0 ** (SIGNIFICANT_DB / 20.0)
+    boundary = np.zeros(m.shape, dtype=bool)
+    boundary[:, 1:-1] = (m[:, 1:-1] < m[:, :-2]) & (m[:, 1:-1] <= m[:, 2:])
+    boundary[:, 1:] |= significant[:, 1:] != significant[:, :-1]
+    boundary[:, 0] = True
+    flat, starts = m.reshape(-1), np.flatnonzero(boundary)
+    region = np.cumsum(boundary.reshape(-1)) - 1  # [F * K]
+    maxima = np.maximum.reduceat(flat, starts)  # [R]
+    hits = np.flatnonzero(flat == maxima[region])
+    first = np.ones(len(hits), dtype=bool)
+    first[1:] = region[hits[1:]] != region[hits[:-1]]
+    peaks = hits[first]  # [R] flat index of each region's (first) maximum
+    frame_starts = np.concatenate([[0], np.cumsum(boundary.sum(axis=1))])  # [F + 1]
+    return region, peaks, frame_starts
+
+
+def integrate_phase(magnitude: np.ndarray, logm: np.ndarray, log_before: np.ndarray,
+                    log_after: np.ndarray, phase_before: np.ndarray | None,
+                    advance_before: np.ndarray | None, cfg: AudioConfig) -> np.ndarray:
+    """PGHI phases of `n` consecutive frames, given the frame before them (its log-magnitude,
+    phase and advance; None for the first frame of a clip) and the log-magnitude of the frame
+    after (the look-ahead; at a clip's end, the last frame itself). # [K, n] -> [K, n]"""
+    advance = _time_advance(logm, cfg)  # [K, n]
+    log_prev = np.concatenate([log_before[:, None], logm[:, :-1]], axis=1)
+    log_next = np.concatenate([logm[:, 1:], log_after[:, None]], axis=1)
+    offsets = _frequency_offsets(log_prev, log_next, cfg)
+    region, peaks, frame_starts = _regions(magnitude, cfg)
+    n_bins, n_frames = logm.shape
+    advance_t, offsets_t = np.ascontiguousarray(advance.T), np.ascontiguousarray(offsets.T)  # [F, K]
+    # Everything but the frame-to-frame carry is gathered for all regions at once: each region's
+    # peak moves by the mean of its advance in this frame and the previous one, and sits at its
+    # frequency offset above the region's anchor.
+    flat_advance = advance_t.reshape(-1)
+    previous_frame_advance = flat_advance[np.maximum(peaks - n_bins, 0)]
+    if n_frames and advance_before is not None:
+        previous_frame_advance[: frame_starts[1]] = advance_before[peaks[: frame_starts[1]]]
+    elif n_frames:
+        previous_frame_advance[: frame_starts[1]] = flat_advance[peaks[: frame_starts[1]]]
+    base = (previous_frame_advance + flat_advance[peaks]) * 0.5 - offsets_t.reshape(-1)[peaks]  # [R]
+    peak_bins = peaks % n_bins
+    local = region - np.repeat(frame_starts[:-1], n_bins)  # region number within its frame
+    phase = np.empty((n_frames, n_bins), dtype=np.float32)
+    previous = np.zeros(n_bins, np.float32) if phase_before is None else phase_before
+    two_pi = np.float32(2 * np.pi)
+    for f in range(n_frames):
+        r0, r1 = frame_starts[f], frame_starts[f + 1]
+        anchors = previous[peak_bins[r0:r1]] + base[r0:r1]
+        anchors -= two_pi * np.floor(anchors / two_pi)  # wrapped: float32 stays exact for hours
+        previous = phase[f]
+        np.add(anchors[local[f * n_bins:(f + 1) * n_bins]], offsets_t[f], out=previous)
+    return phase.T
+
+
+class PhaseStream:
+    """Streaming PGHI + overlap-add: `push` mel frames, get back every sample no later frame can
+    change; `finish` returns the rest. Any split of the frames gives the same samples as
+    `pghi` on the whole clip (same arithmetic; one frame of look-ahead plus the window overlap,
+    i.e. 2 frames + n_fft/2 samples of latency)."""
+
+    def __init__(self, cfg: AudioConfig):
+        self.cfg = cfg
+        n_fft, hop = cfg.n_fft, cfg.hop_length
+        self._overlap = -(-n_fft // hop)  # frames touching one sample
+        self._frames = 0  # frames synthesised so far
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # (magnitude, log) awaiting look-ahead
+        self._log_before: np.ndarray | None = None
+        self._phase: np.ndarray | None = None
+        self._advance: np.ndarray | None = None
+        self._buffer = np.zeros(n_fft, dtype=np.float32)  # padded positions [_base, _base + len)
+        self._base = 0
+        self._emitted = 0  # output samples returned (output sample j = padded position j + n_fft/2)
+
+    def push(self, mel_values: np.ndarray) -> np.ndarray:
+        """Adds normalised log-mel frames [M, n]; returns the samples that became final."""
+        if mel_values.shape[1] == 0:
+            return np.zeros(0, dtype=np.float32)
+        magnitude = mel_to_magnitude(mel_values, self.cfg)  # [K, n]
+        logm = _log_magnitude(magnitude, self.cfg)
+        if self._pending is not None:
+            magnitude = np.concatenate([self._pending[0][:, None], magnitude], axis=1)
+            logm = np.concatenate([self._pending[1][:, None], logm], axis=1)
+        self._pending = (magnitude[:, -1], logm[:, -1])
+        if magnitude.shape[1] > 1:
+            self._integrate(magnitude[:, :-1], logm[:, :-1], logm[:, -1])
+        return self._emit(final=False)
+
+    def finish(self) -> np.ndarray:
+        """Integrates the last frame (its own look-ahead) and returns the remaining samples, up to
+        (F - 1) * hop in all."""
+        if self._pending is not None:
+            magnitude, logm = self._pending
+            self._pending = None
+            self._integrate(magnitude[:, None], logm[:, None], logm)
+        return self._emit(final=True)
+
+    def _integrate(self, magnitude: np.ndarray, logm: np.ndarray, log_after: np.ndarray) -> None:
+        log_before = logm[:, 0] if self._log_before is None else self._log_before
+        phase = integrate_phase(magnitude, logm, log_before, log_after, self._phase, self._advance, self.cfg)
+        self._phase, self._log_before = phase[:, -1].copy(), logm[:, -1].copy()
+        self._advance = _time_advance(logm[:, -1:], self.cfg)[:, 0]
+        self._synthesise(magnitude, phase)
+
+    def _synthesise(self, magnitude: np.ndarray, phase: np.ndarray) -> None:
+        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
+        spectrum = (magnitude * _scale(n_fft)) * (np.cos(phase) + 1j * np.sin(phase))  # [K, n]
+        frames = np.fft.irfft(spectrum.T, n=n_fft, axis=-1).astype(np.float32)  # [n, n_fft]
+        frames *= analysis_window(n_fft)
+        n = frames.shape[0]
+        start = self._frames * hop  # padded position of the first new frame
+        end = start + (n - 1) * hop + n_fft
+        if end - self._base > len(self._buffer):
+            grown = np.zeros(end - self._base, dtype=np.float32)
+            grown[: len(self._buffer)] = self._buffer
+            self._buffer = grown
+        self._buffer[start - self._base: end - self._base] += overlap_add(frames, self.cfg)
+        self._frames += n
+
+    def _emit(self, final: bool) -> np.ndarray:
+        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
+        half = n_fft // 2
+        if final:
+            stop = n_samples_for(self._frames, hop) + half  # every frame is in
+        else:
+            stop = self._frames * hop  # later frames start here
+        first = self._emitted + half
+        if stop <= first:
+            return np.zeros(0, dtype=np.float32)
+        out = self._buffer[first - self._base: stop - self._base] / self._envelope(first, stop)
+        self._emitted = stop - half
+        keep = stop - self._base  # drop what no frame will touch again
+        self._buffer = self._buffer[keep:].copy() if keep < len(self._buffer) else np.zeros(n_fft, np.float32)
+        self._base = stop
+        return out.astype(np.float32)
+
+    def _envelope(self, first: int, stop: int) -> np.ndarray:
+        """Overlap-added squared window over padded positions [first, stop), counting only frames
+        0 .. self._frames - 1, so both clip edges are exact; periodic in between."""
+        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
+        squared = analysis_window(n_fft) ** 2
+        steady = _steady_envelope(n_fft, hop)
+        envelope = steady[np.arange(first, stop) % hop]
+        edge_start = max(first, n_fft - hop)  # positions before this lack frames < 0
+        edge_stop = min(stop, self._frames * hop)  # positions from this on lack frames >= F
+        for lo, hi in ((first, min(stop, edge_start)), (max(first, edge_stop), stop)):
+            if lo >= hi:
+                continue
+            positions = np.arange(lo, hi)
+            exact = np.zeros(hi - lo, dtype=np.float32)
+            for back in range(self._overlap):
+                frame = positions // hop - back
+                offset = positions - frame * hop
+                valid = (frame >= 0) & (frame < self._frames) & (offset < n_fft)
+                exact[valid] += squared[offset[valid]]
+            envelope[lo - first: hi - first] = np.maximum(exact, 1e-3 * float(squared.max()))
+        return envelope
+
+
+@lru_cache(maxsize=8)
+def _steady_envelope(n_fft: int, hop_length: int) -> np.ndarray:
+    """Squared-window overlap-add away from the edges, by position modulo hop. # [hop]"""
+    squared = analysis_window(n_fft).astype(np.float64) ** 2
+    padded = np.pad(squared, (0, (-n_fft) % hop_length))
+    return padded.reshape(-1, hop_length).sum(axis=0).astype(np.float32)
+
+
+def pghi(mel: Mel, cfg: AudioConfig) -> Audio:
+    """Phase-gradient heap integration, one pass, no iterations: the shipped live method.
+    Equals any streaming split of the same frames (`PhaseStream`). # mel [M, F] -> [(F - 1) * hop]"""
+    stream = PhaseStream(cfg)
+    samples = np.concatenate([stream.push(mel.values), stream.finish()])
+    return Audio(samples.astype(np.float32), cfg.sample_rate)
+
+
+def pghi_griffin_lim(mel: Mel, cfg: AudioConfig, n_iter: int = 8, momentum: float = 0.99) -> Audio:
+    """PGHI as the starting point of fast Griffin-Lim: offline renders where a few more ms buy
+    quality (not streaming: every iteration sees the whole clip). # mel [M, F] -> [(F - 1) * hop]"""
+    magnitude = mel_to_magnitude(mel.values, cfg)
+    logm = _log_magnitude(magnitude, cfg)
+    phase = integrate_phase(magnitude, logm, logm[:, 0], logm[:, -1], None, None, cfg)
+    return Audio(griffin_lim_magnitude(magnitude, cfg, n_iter, momentum, initial_phase=phase), cfg.sample_rate)
+
+
+class BlockReader:
+    """Audio blocks of any size from a stream of mel frames: what an audio callback's feeder does.
+
+    `next_frames()` returns the next mel frames [M, n] (any n >= 1) or None at the end; `read`
+    returns exactly `block_size` samples, zero-padded after the end. # -> [block_size]"""
+
+    def __init__(self, cfg: AudioConfig, next_frames):
+        self._stream = PhaseStream(cfg)
+        self._next_frames = next_frames
+        self._ready = np.zeros(0, dtype=np.float32)
+        self.finished = False
+
+    def read(self, block_size: int) -> np.ndarray:
+        parts, have = [self._ready], len(self._ready)
+        while have < block_size and not self.finished:
+            frames = self._next_frames()
+            new = self._stream.finish() if frames is None else self._stream.push(frames)
+            self.finished = frames is None
+            parts.append(new)
+            have += len(new)
+        ready = np.concatenate(parts)
+        block = np.zeros(block_size, dtype=np.float32)
+        block[: min(block_size, len(ready))] = ready[:block_size]
+        self._ready = ready[block_size:]
+        return block
+
+    @property
+    def exhausted(self) -> bool:
+        return self.finished and len(self._ready) == 0
