@@ -111,7 +111,14 @@ def parse_datagram(data: bytes, depth: int = 0) -> list[tuple[str, list]]:
             pos += 4 + size
         return out
     if len(data) % 4:
-        raise MalformedPacket(f"OSC datagram size {len(data)} is not a multiple of 4")
+        error = MalformedPacket(f"OSC datagram size {len(data)} is not a multiple of 4")
+        try:
+            address = _read_string(data, 0)[0]
+            if address.startswith("/"):
+                error.address = address[:200]
+        except MalformedPacket:
+            pass
+        raise error
     return [parse_message(data)]
 
 

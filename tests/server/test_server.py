@@ -1,0 +1,249 @@
+"""The server over real UDP sockets, in process: conventions, robustness, the editor and jobs."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import OscClient, wait_for
+from engine.server.osc import build_message, parse_datagram
+
+
+def status(client) -> dict:
+    reply = client.answer("/status")
+    assert reply[0] == "/status"
+    pairs = reply[1]
+    return dict(zip(pairs[::2], pairs[1::2]))
+
+
+def grid(client) -> np.ndarray:
+    msgs = client.call("/grid/get", skip=("/progress", "/heartbeat"))
+    info = next(m for m in msgs if m[0] == "/grid/info")[1]
+    out = np.full((info[1], info[2]), -1, np.int64)
+    for address, args in msgs:
+        if address == "/grid/chunk":
+            _, level, f0, *codes = args
+            out[level, f0:f0 + len(codes)] = codes
+    assert (out >= 0).all()
+    return out
+
+
+def test_ping_status_and_unknown(client):
+    assert client.call("/ping") == [("/pong", [])]
+    assert client.call("/ping", "tok") == [("/pong", ["tok"])]
+    assert client.call("/ping", 3.0) == [("/pong", [3.0])]
+    s = status(client)
+    for key in ("model", "transport", "cpu", "underruns", "jobs"):
+        assert key in s
+    assert s["model"] == "none" and s["transport"] == "stopped"
+    client.send("/no/such")
+    assert client.recv() == ("/fail", ["/no/such", "unknown address /no/such (see docs/osc.md)"])
+
+
+def test_commands_without_a_model_fail_with_a_sentence(client):
+    for address, args in (("/undo", []), ("/edit/set", [0, 0, 0]), ("/generate", [2.0]), ("/render", ["x"])):
+        reply = client.answer(address, *args)
+        assert reply[0] == "/fail" and "no model loaded" in reply[1][1]
+
+
+def test_reply_port_via_notify(server, client):
+    listener = OscClient(server.osc_port)  # a second socket stands in for Max's [udpreceive]
+    client.send("/notify", 1, listener.port)
+    assert listener.recv() == ("/done", ["/notify"])  # from now on this client's replies go there
+    client.send("/ping", "x")
+    assert listener.recv() == ("/pong", ["x"])
+    beat = listener.recv()
+    while beat[0] != "/heartbeat":
+        beat = listener.recv()
+    assert beat[1][0] >= 1
+    listener.close()
+
+
+def test_models_list_and_load_and_info(client):
+    msgs = client.call("/model/list")
+    assert msgs[0] == ("/model/entry", msgs[0][1]) and msgs[0][1][:5] == ["tiny", 2, 8, 5, "green"]
+    assert msgs[-1] == ("/done", ["/model/list", 1])
+    assert client.call("/model/list", "zzz")[-1] == ("/done", ["/model/list", 0])
+    done = client.answer("/model/load", "tiny")
+    assert done[0] == "/done" and done[1][:2] == ["/model/load", "tiny"] and done[1][3:5] == [2, 8]
+    info = dict(zip(*[iter(client.answer("/model/info")[1])] * 2))
+    assert info["name"] == "tiny" and info["has_prior"] == 1
+    assert status(client)["model"] == "tiny"
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "nope"])
+def test_model_paths_are_confined(client, name):
+    reply = client.answer("/model/load", name)
+    assert reply[0] == "/fail"
+
+
+def test_edit_undo_redo_are_bit_exact(loaded):
+    g0 = grid(loaded)
+    assert loaded.answer("/edit/set", 1.0, 3.0, 7.0)[0] == "/done"  # Pd-style floats
+    g1 = grid(loaded)
+    assert g1[1, 3] == 7 and (np.delete(g1.ravel(), 1 * g1.shape[1] + 3) == np.delete(g0.ravel(), 1 * g0.shape[1] + 3)).all()
+    assert loaded.answer("/edit/reverse", 0, 2, 0, 8)[0] == "/done"
+    g2 = grid(loaded)
+    assert loaded.answer("/undo")[0] == "/done"
+    assert (grid(loaded) == g1).all()
+    assert loaded.answer("/undo")[0] == "/done"
+    assert (grid(loaded) == g0).all()
+    assert loaded.answer("/redo")[0] == "/done"
+    assert loaded.answer("/redo")[0] == "/done"
+    assert (grid(loaded) == g2).all()
+    reply = loaded.answer("/redo")
+    assert reply == ("/fail", ["/redo", "nothing to redo"])
+
+
+def test_bad_edits_fail_and_leave_the_grid(loaded):
+    before, version = grid(loaded), status(loaded)["version"]
+    for args in ([5, 0, 0], [0, 10_000, 0], [0, 0, 99]):
+        assert loaded.answer("/edit/set", *args)[0] == "/fail"
+    assert loaded.answer("/edit/reverse", 0, 9, 0, 4)[0] == "/fail"
+    assert loaded.answer("/edit/paste", 0, 0)[1][1].startswith("the clipboard is empty")
+    assert (grid(loaded) == before).all() and status(loaded)["version"] == version
+
+
+def test_every_region_edit(loaded):
+    assert loaded.answer("/generate", 2.0, 1)[0] == "/done"
+    ops = [("/edit/swap", 0, 2, 0, 20, 1, 2), ("/edit/copy", 0, 2, 0, 8), ("/edit/paste", 0, 10),
+           ("/edit/duplicate", 0, 2, 0, 8), ("/edit/shift", 0, 2, 0, 20, 3), ("/edit/blend", 0, 2, 20, 30, 0.5),
+           ("/edit/morph", 0, 2, 30, 40), ("/edit/lock", 0, 1), ("/edit/select", 0, 2, 4, 12)]
+    for address, *args in ops:
+        reply = loaded.answer(address, *args)
+        assert reply[0] == "/done", (address, reply)
+    locked = grid(loaded)
+    assert loaded.answer("/edit/reverse", 0, 2, 0, 30)[0] == "/done"
+    assert (grid(loaded)[0] == locked[0]).all()  # level 0 is locked
+    reply = loaded.answer("/edit/set", 0, 0, 1)
+    assert reply[0] == "/fail" and "locked" in reply[1][1]
+
+
+def test_generate_regenerate_and_encode_jobs(loaded):
+    reply = loaded.answer("/generate", 1, 5)
+    assert reply[0] == "/done" and reply[1][1] == 31
+    g = grid(loaded)
+    assert loaded.answer("/undo")[0] == "/done"
+    assert loaded.answer("/redo")[0] == "/done"
+    assert (grid(loaded) == g).all()
+    assert loaded.answer("/generate", 1, 5)[0] == "/done"
+    assert (grid(loaded) == g).all()  # same seed, same codes
+    assert loaded.answer("/edit/regenerate", 0, 2, 5, 10, 2)[0] == "/done"
+    g2 = grid(loaded)
+    assert (g2[:, :5] == g[:, :5]).all() and (g2[:, 10:] == g[:, 10:]).all()
+    assert loaded.answer("/edit/encode", "tone.wav")[0] == "/done"
+    assert loaded.answer("/edit/encode", "../models/tiny.distill")[0] == "/fail"
+    assert loaded.answer("/generate", 0.5)[0] == "/fail"  # below the table's minimum
+
+
+def test_sampling_settings(loaded):
+    assert loaded.answer("/sampling/creativity", 1) == ("/done", ["/sampling/creativity"])
+    assert loaded.answer("/sampling/focus", 5.0) == ("/done", ["/sampling/focus"])
+    assert loaded.answer("/sampling/diversity", 0.5)[0] == "/done"
+    creativity, focus, diversity = loaded.answer("/sampling")[1]
+    assert (creativity, focus, diversity) == (1.0, 5, 0.5)
+    assert loaded.answer("/sampling/diversity", 0.0)[0] == "/fail"
+
+
+def test_jobs_do_not_block_the_server_and_can_be_cancelled(loaded):
+    loaded.send("/generate", 60.0, 1)
+    t0 = time.perf_counter()
+    assert loaded.call("/ping", "during")[-1] == ("/pong", ["during"])
+    assert time.perf_counter() - t0 < 0.5
+    assert status(loaded)["jobs"] >= 0
+    version = status(loaded)["version"]
+    assert loaded.call("/cancel", "/generate")[-1][0] == "/done"
+    msgs = []
+    while not any(m[0] == "/fail" and m[1][0] == "/generate" for m in msgs):
+        msgs.append(loaded.recv())
+    assert ("/fail", ["/generate", "cancelled"]) in msgs
+    assert status(loaded)["version"] == version
+
+
+def test_render_and_session_save_load(loaded, tiny_library):
+    assert loaded.answer("/render/settings", "flac", 16, 22050, 1)[0] == "/done"
+    first = loaded.answer("/render", "my clip")
+    second = loaded.answer("/render", "my clip")
+    assert first[0] == second[0] == "/done"
+    p1, p2 = first[1][1], second[1][1]
+    assert p1 != p2 and p1.endswith("my clip.flac") and p2.endswith("my clip-2.flac")
+    from pedalboard.io import AudioFile
+    with AudioFile(p1) as f:
+        assert f.samplerate == 22050 and f.frames > 0
+    assert loaded.answer("/render", "../escape")[1][1].startswith(str(tiny_library / "clips"))
+    loaded.answer("/edit/set", 0, 2, 3)
+    g = grid(loaded)
+    saved = loaded.answer("/session/save", "mine")
+    assert saved[0] == "/done" and saved[1][1].endswith("mine.session.json")
+    loaded.answer("/edit/set", 0, 2, 4)
+    assert loaded.answer("/session/load", "mine")[0] == "/done"
+    assert (grid(loaded) == g).all()
+    assert loaded.answer("/session/load", "../../x")[0] == "/fail"
+
+
+def test_transport_without_a_device_says_how_to_get_one(loaded):
+    reply = loaded.answer("/play")
+    assert reply[0] == "/fail" and "--device" in reply[1][1]
+    assert loaded.answer("/gain", -6)[0] == "/done"
+    assert loaded.call("/fx/list")[-1] == ("/done", ["/fx/list", 0])
+
+
+def test_grid_notifications_reach_subscribers_split_under_1400_bytes(server, loaded):
+    watcher = OscClient(server.osc_port)
+    assert watcher.answer("/notify", 1) == ("/done", ["/notify"])
+    loaded.answer("/generate", 30.0, 3)
+    got = {}
+    while "/grid/changed" not in got or sum(len(a) - 3 for a in got.get("chunks", [])) < 2 * 938:
+        raw = watcher.sock.recv(65536)
+        assert len(raw) <= 1400
+        address, args = parse_datagram(raw)[0]
+        if address == "/grid/changed":
+            got["/grid/changed"] = args
+        elif address == "/grid/chunk":
+            got.setdefault("chunks", []).append(args)
+    assert got["/grid/changed"][1:3] == [2, 938]
+    watcher.close()
+
+
+def test_failures_are_rate_limited_and_the_server_survives(server, client):
+    for _ in range(200):
+        client.send("/no/such")
+    fails = [m for m in client.drain() if m[0] == "/fail"]
+    assert 20 <= len(fails) < 100
+    assert status(client)["fails_dropped"] >= 100
+    time.sleep(0.1)
+    assert client.call("/ping", "alive") == [("/pong", ["alive"])]
+
+
+def test_oversized_and_malformed_datagrams_get_a_fail(client):
+    client.send_raw(build_message("/ping", ["x" * 9000]))
+    assert client.recv()[0] == "/fail"
+    for truncated in (b"/edit/set\x00\x00\x00,iii\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x02",
+                      b"/edit/set\x00\x00\x00,iii\x00\x00\x00\x00\x00\x00\x01"):
+        client.send_raw(truncated)
+        reply = client.recv()
+        assert reply[0] == "/fail" and reply[1][0] == "/edit/set", reply
+    client.send_raw(b"\x00\x01garbage")
+    assert client.recv()[0] == "/fail"
+    assert client.call("/ping") == [("/pong", [])]
+
+
+def test_a_thousand_pings_from_two_threads_all_answered(server):
+    counts = []
+
+    def run():
+        c = OscClient(server.osc_port, timeout_s=5)
+        n = 0
+        for i in range(500):
+            c.send("/ping", i)
+            if c.recv() == ("/pong", [i]):
+                n += 1
+        counts.append(n)
+        c.close()
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert counts == [500, 500]
