@@ -1,0 +1,252 @@
+"""The `Bridge` facade: one object the OSC server drives (see docs/bridge.md for the API).
+
+It owns a `Player` (voices, transport, producer thread, callback), the live effects chain, the
+sounddevice output stream and the clip renderer. With no usable output device it says so in
+`status()["message"]` and in the log, plays nothing, and still renders clips.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import sounddevice as sd
+
+from bridge import devices
+from bridge.effects import EffectsChain
+from bridge.player import Player, PlayerConfig
+from bridge.render import ClipSpec, render_clip
+from bridge.tempo import Tempo
+from engine.errors import InputError
+
+log = logging.getLogger("distill.bridge")
+
+
+class Bridge:
+    """Real-time playback into an audio device, an effects chain, and clip rendering."""
+
+    def __init__(self, device: str | int | None = None, sample_rate: int = 48000, block_size: int = 256,
+                 *, lead_blocks: int = 2, clips_dir: str = "clips", play_audio: bool = True,
+                 strict_device: bool = False) -> None:
+        """Opens `device` (None: the default output; a name or part of one; an index) at
+        `sample_rate` with `block_size` frames per callback. `play_audio=False` or no device: render
+        only. `strict_device=True` raises InputError instead of falling back to render-only."""
+        self.config = PlayerConfig(sample_rate=int(sample_rate), block_size=int(block_size),
+                                   lead_blocks=int(lead_blocks))
+        self.player = Player(self.config)
+        self.clips_dir = Path(clips_dir)
+        self.tempo = Tempo()
+        self.device: dict | None = None
+        self.message = ""
+        self._gain_db = 0.0
+        self._loop_s: tuple[float, float] | None = None
+        self._stream = None
+        if play_audio:
+            self._open(device, strict_device)
+        else:
+            self.message = "audio output off: the bridge renders clips but plays nothing"
+
+    def _open(self, device, strict: bool) -> None:
+        try:
+            info = devices.find_output(device)
+            if info is None:
+                raise InputError("no audio output device found")
+            stream = sd.OutputStream(device=info["index"], samplerate=self.config.sample_rate,
+                                     blocksize=self.config.block_size, channels=2, dtype="float32",
+                                     latency="low", callback=self.player.callback)
+        except (InputError, sd.PortAudioError, ValueError) as e:
+            if strict:
+                raise InputError(f"audio device {device!r}: {e}") from None
+            self.message = f"no usable audio output ({e}): rendering clips only"
+            log.warning(self.message)
+            return
+        self.player.start()
+        stream.start()
+        self._stream = stream
+        self.device = info
+        self.message = f"playing on {info['name']} ({info['hostapi']})"
+
+    # ---------------- transport ----------------
+    def play(self) -> None:
+        self.player.play()
+
+    def stop(self) -> None:
+        self.player.stop()
+
+    def seek(self, position_s: float) -> None:
+        self.player.seek_frames(self._frames(position_s, "position_s"))
+
+    def set_loop(self, start_s: float | None, end_s: float | None) -> None:
+        """Loop region in seconds; (None, None) loops the whole audio."""
+        if start_s is None and end_s is None:
+            self.player.set_loop_frames(None, None)
+            self._loop_s = None
+            return
+        start = self._frames(start_s or 0.0, "loop start_s")
+        end = self._frames(end_s, "loop end_s") if end_s is not None else None
+        self.player.set_loop_frames(start, end)
+        self._loop_s = (start / self.config.sample_rate, end / self.config.sample_rate if end else None)
+
+    def set_loop_bars(self, start_bar: float, end_bar: float, bpm: float | None = None,
+                      beats_per_bar: int | None = None) -> None:
+        """Loop region in bars (counted from 0) at `bpm` (default: the bridge's tempo)."""
+        self.set_tempo(bpm or self.tempo.bpm, beats_per_bar or self.tempo.beats_per_bar)
+        self.set_loop(self.tempo.seconds(bars=start_bar), self.tempo.seconds(bars=end_bar))
+
+    def set_tempo(self, bpm: float, beats_per_bar: int = 4) -> None:
+        self.tempo = Tempo(float(bpm), int(beats_per_bar))
+
+    def set_gain_db(self, gain_db: float) -> None:
+        self.player.set_gain_db(gain_db)
+        self._gain_db = float(gain_db)
+
+    # ---------------- audio from the engine ----------------
+    def set_audio(self, samples, sample_rate: int, changed: tuple[int, int] | None = None,
+                  voice: int = 0, gain_db: float | None = None) -> None:
+        """Mono float32 audio at the model rate for one voice; `changed=(start, stop)` in its samples."""
+        self.player.set_audio(samples, sample_rate, changed=changed, voice=voice, gain_db=gain_db)
+
+    def set_voices(self, voices: list[tuple]) -> None:
+        """All layers at once: [(samples, sample_rate[, gain_db]), ...]."""
+        self.player.set_voices(voices)
+
+    def set_voice_gain(self, voice: int, gain_db: float) -> None:
+        self.player.set_voice_gain(voice, gain_db)
+
+    # ---------------- effects ----------------
+    def add_effect(self, plugin: str, params: dict | None = None, index: int | None = None,
+                   bypass: bool = False) -> int:
+        """Loads a built-in by name or a VST3 by path into slot `index` (default: last); returns it."""
+        slot = EffectsChain.load_slot(plugin, params, bypass)  # slow for VST3: never under the lock
+        slots = list(self.player.chain.slots)
+        index = len(slots) if index is None else int(index)
+        if not 0 <= index <= len(slots):
+            raise InputError(f"effects slot {index}: expected 0..{len(slots)}")
+        slots.insert(index, slot)
+        self._swap_slots(slots)
+        return index
+
+    def remove_effect(self, index: int) -> None:
+        slots = list(self.player.chain.slots)
+        self.player.chain.slot(index)
+        del slots[index]
+        self._swap_slots(slots)
+
+    def move_effect(self, index: int, to_index: int) -> None:
+        slots = list(self.player.chain.slots)
+        slot = self.player.chain.slot(index)
+        if not 0 <= to_index < len(slots):
+            raise InputError(f"effects slot {to_index}: expected 0..{len(slots) - 1}")
+        slots.remove(slot)
+        slots.insert(to_index, slot)
+        self._swap_slots(slots)
+
+    def set_effect_param(self, index: int, name: str, value) -> None:
+        """Sets one parameter by its pedalboard name, units included (threshold_db, cutoff_frequency_hz)."""
+        with self.player.chain_lock:
+            self.player.chain.set_param(index, name, value)
+
+    def set_effect_bypass(self, index: int, bypass: bool) -> None:
+        with self.player.chain_lock:
+            self.player.chain.set_bypass(index, bypass)
+
+    def effects_to_dict(self) -> dict:
+        with self.player.chain_lock:
+            return self.player.chain.to_dict()
+
+    def effects_from_dict(self, data: dict) -> None:
+        """Replaces the chain with one rebuilt from `effects_to_dict()` output (e.g. a saved session)."""
+        chain = EffectsChain.from_dict(data)
+        with self.player.chain_lock:
+            self.player.chain = chain
+
+    def effects(self) -> list[dict]:
+        """Slots with every parameter's current value."""
+        with self.player.chain_lock:
+            return self.player.chain.describe()
+
+    def _swap_slots(self, slots: list) -> None:
+        planned = EffectsChain(slots).planned()  # loads dual-mono twins outside the lock
+        with self.player.chain_lock:
+            self.player.chain.slots = planned.slots
+
+    # ---------------- clips ----------------
+    def render(self, samples=None, sample_rate: int | None = None, *, clips_dir: str | None = None,
+               format: str = "wav", bit_depth: int | str = 24, out_sample_rate: int | None = None,
+               duration_s: float | None = None, bars: float | None = None, bpm: float | None = None,
+               loudness_lufs: float | None = None, peak_db: float | None = None,
+               name: str = "clip", effects: bool = True) -> Path:
+        """Renders mono audio (default: the current voices, mixed) through the chain to a new file.
+
+        Returns the path (clips_dir/name-NNN.format). Length in seconds or in bars at `bpm`."""
+        if samples is None:
+            samples, sample_rate = self._mix_voices(), self.config.sample_rate
+        if sample_rate is None:
+            raise InputError("render: sample_rate is required with samples")
+        tempo = Tempo(float(bpm), self.tempo.beats_per_bar) if bpm else self.tempo
+        spec = ClipSpec(format=format, bit_depth=bit_depth, sample_rate=int(out_sample_rate or self.config.sample_rate),
+                        duration_s=duration_s, bars=bars, tempo=tempo, loudness_lufs=loudness_lufs,
+                        peak_db=peak_db, name=name)
+        chain = None
+        if effects:
+            with self.player.chain_lock:
+                data = self.player.chain.to_dict()
+            chain = EffectsChain.from_dict(data)
+        return render_clip(samples, int(sample_rate), clips_dir or self.clips_dir, spec, chain)
+
+    def _mix_voices(self) -> np.ndarray:
+        scene = self.player.scene
+        mix = np.zeros(scene.length, np.float32)
+        for voice in scene.voices:
+            mix[:len(voice.samples)] += voice.gain * voice.samples
+        return mix
+
+    # ---------------- state ----------------
+    def status(self) -> dict:
+        """JSON-safe state: playing, position_s, underruns, output_latency_s, callback_p99_share, device..."""
+        cfg = self.config
+        period_s = cfg.block_size / cfg.sample_rate
+        stream = self._stream
+        return {
+            "playing": bool(self.player.playing),
+            "position_s": self.player.position_frames() / cfg.sample_rate,
+            "underruns": int(self.player.ring.underruns),
+            "host_underflows": int(self.player.host_underflows),
+            "output_latency_s": float(stream.latency) if stream is not None else None,
+            "lead_s": cfg.lead_blocks * period_s,
+            "callback_p99_share": self.player.timer.p99_s() / period_s,
+            "device": self.device["name"] if self.device else None,
+            "sample_rate": cfg.sample_rate,
+            "block_size": cfg.block_size,
+            "gain_db": self._gain_db,
+            "loop_s": list(self._loop_s) if self._loop_s else None,
+            "voices": len(self.player.scene.voices),
+            "effects": len(self.player.chain.slots),
+            "tempo_bpm": self.tempo.bpm,
+            "message": self.player.producer_error or self.message,
+        }
+
+    def close(self) -> None:
+        """Stops the stream and the producer. Call before PortAudio or a JACK server goes away."""
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            finally:
+                self._stream = None
+        self.player.close()
+
+    def __enter__(self) -> "Bridge":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _frames(self, seconds, field: str) -> int:
+        try:
+            value = float(seconds)
+        except (TypeError, ValueError):
+            raise InputError(f"{field}: expected seconds, got {seconds!r}") from None
+        if not np.isfinite(value) or value < 0:
+            raise InputError(f"{field}: expected seconds >= 0, got {seconds!r}")
+        return round(value * self.config.sample_rate)

@@ -1,0 +1,203 @@
+"""A JACK server with the dummy driver and a timestamped recorder: real audio without a sound card.
+
+Used by the tests and the benchmark (and usable by anyone who needs a paced audio device):
+
+    server = JackServer.ensure("distill-test", sample_rate=48000, period=256)  # reuses a running one
+    devices.refresh(jack_client_name="distill-123")  # PortAudio sees JACK, our ports get a known name
+    with Recorder(["distill-123:out_0", "distill-123:out_1"], seconds=2.0) as rec: ...
+    result = rec.result()  # audio [T, C] plus the monotonic time of every recorded JACK cycle
+    devices.terminate(); server.stop()  # PortAudio first, or Python aborts with 134
+
+The recorder is a second JACK client in its own process (`python -m bridge.jack_tools record`), so
+JACK runs it after the bridge in the same cycle. It stamps each cycle with time.perf_counter()
+(CLOCK_MONOTONIC, shared by processes), which lets an edit's call time be compared with the cycle
+in which its audio left the bridge.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ENV = {"JACK_NO_START_SERVER": "1"}
+
+
+def _env(name: str) -> dict:
+    return {**os.environ, **ENV, "JACK_DEFAULT_SERVER": name}
+
+
+def server_running(name: str) -> bool:
+    if shutil.which("jack_wait") is None:
+        return False
+    done = subprocess.run(["jack_wait", "-c"], env=_env(name), capture_output=True, text=True, timeout=10)
+    return done.stdout.strip() == "running"
+
+
+class JackServer:
+    """A named jackd (dummy driver, paced in real time); stops only a server it started itself."""
+
+    def __init__(self, name: str, process: subprocess.Popen | None, sample_rate: int, period: int) -> None:
+        self.name, self.process, self.sample_rate, self.period = name, process, sample_rate, period
+
+    @classmethod
+    def ensure(cls, name: str = "distill-test", sample_rate: int = 48000, period: int = 256) -> "JackServer":
+        """Starts `jackd -n NAME -d dummy -r RATE -p PERIOD` unless a server NAME already runs, and
+        points this process's JACK clients at it (JACK_DEFAULT_SERVER, JACK_NO_START_SERVER)."""
+        if shutil.which("jackd") is None:
+            raise RuntimeError("jackd not found: apt-get install jackd2")
+        os.environ.update(ENV)
+        os.environ["JACK_DEFAULT_SERVER"] = name
+        process = None
+        if not server_running(name):
+            process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(sample_rate),
+                                        "-p", str(period)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       env=_env(name))
+            waited = subprocess.run(["jack_wait", "-w", "-t", "5"], env=_env(name), capture_output=True, text=True)
+            if process.poll() is not None or "available" not in waited.stdout:
+                err = process.stderr.read().decode(errors="replace")[-500:] if process.poll() is not None else ""
+                process.kill()
+                raise RuntimeError(f"jackd {name} did not start: {waited.stdout.strip()} {err}")
+        return cls(name, process, sample_rate, period)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def connect(source: str, destination: str, server: str | None = None) -> None:
+    env = _env(server) if server else {**os.environ, **ENV}
+    subprocess.run(["jack_connect", source, destination], env=env, check=True, capture_output=True, timeout=10)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """audio [T, C] float32; cycle_frame [N] first frame of each callback; cycle_time_s [N] its monotonic time."""
+
+    audio: np.ndarray
+    sample_rate: int
+    cycle_frame: np.ndarray
+    cycle_time_s: np.ndarray
+
+    def time_of(self, frame: int) -> float:
+        """Monotonic time of the JACK cycle that carried recorded `frame`."""
+        k = int(np.searchsorted(self.cycle_frame, frame, side="right")) - 1
+        return float(self.cycle_time_s[max(k, 0)])
+
+
+class Recorder:
+    """Records `sources` (JACK output ports) for `seconds` in a separate JACK client process."""
+
+    def __init__(self, sources: list[str], seconds: float, client_name: str | None = None) -> None:
+        self.sources, self.seconds = sources, float(seconds)
+        self.client_name = client_name or f"distill-rec-{os.getpid()}"
+        self._dir = tempfile.mkdtemp(prefix="distill-rec-")
+        self.path = Path(self._dir) / "rec.npz"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Recorder":
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, **ENV, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bridge.jack_tools", "record", "--client", self.client_name,
+             "--seconds", str(self.seconds), "--out", str(self.path), *self.sources],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
+        line = self.process.stdout.readline()  # "recording" once the ports are connected
+        if line.strip() != "recording":
+            self.process.kill()
+            raise RuntimeError(f"recorder did not start: {line} {self.process.stderr.read()[-800:]}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.wait(timeout=self.seconds + 30)
+
+    def result(self) -> Recording:
+        self.__exit__()
+        if not self.path.exists():
+            raise RuntimeError(f"recorder wrote nothing: {self.process.stderr.read()[-800:]}")
+        data = np.load(self.path)
+        rec = Recording(data["audio"], int(data["sample_rate"]), data["cycle_frame"], data["cycle_time_s"])
+        shutil.rmtree(self._dir, ignore_errors=True)
+        return rec
+
+
+def _record(args: argparse.Namespace) -> int:
+    """The recorder process: a PortAudio/JACK input stream named --client, connected to the sources."""
+    from bridge import devices
+    import sounddevice as sd
+
+    devices.refresh(args.client)
+    info = devices.find_output(None)  # the JACK device (it has inputs too)
+    rate = int(sd.query_devices(info["index"])["default_samplerate"])
+    channels = len(args.sources)
+    total = int(args.seconds * rate)
+    audio = np.zeros((total + 8192, channels), np.float32)
+    cycle_frame = np.zeros(int(args.seconds * rate / 32) + 64, np.int64)
+    cycle_time = np.zeros(len(cycle_frame), np.float64)
+    state = {"frames": 0, "cycles": 0, "armed": False}
+
+    def callback(indata, frames, time_info, status) -> None:
+        now = time.perf_counter()
+        if not state["armed"] or state["frames"] >= total:
+            return
+        k, f = state["cycles"], state["frames"]
+        if k < len(cycle_frame):
+            cycle_frame[k], cycle_time[k] = f, now
+            state["cycles"] = k + 1
+        audio[f:f + frames] = indata[:min(frames, len(audio) - f)]
+        state["frames"] = f + frames
+
+    stream = sd.InputStream(device=info["index"], samplerate=rate, channels=channels, dtype="float32",
+                            latency="low", callback=callback)
+    stream.start()
+    ports = [f"{args.client}:in_{i}" for i in range(channels)]
+    listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
+    for i, port in enumerate(ports):  # PortAudio auto-connects the system capture ports: undo that
+        for j, line in enumerate(listing):
+            if line == port:
+                for peer in listing[j + 1:]:
+                    if not peer.startswith("   "):
+                        break
+                    subprocess.run(["jack_disconnect", peer.strip(), port], capture_output=True)
+        subprocess.run(["jack_connect", args.sources[i], port], check=True, capture_output=True)
+    state["armed"] = True
+    print("recording", flush=True)
+    deadline = time.monotonic() + args.seconds + 10
+    while state["frames"] < total and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stream.stop()
+    stream.close()
+    devices.terminate()
+    n = min(state["frames"], total)
+    np.savez(args.out, audio=audio[:n], sample_rate=rate, cycle_frame=cycle_frame[:state["cycles"]],
+             cycle_time_s=cycle_time[:state["cycles"]])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bridge.jack_tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="record JACK output ports with per-cycle timestamps")
+    rec.add_argument("sources", nargs="+")
+    rec.add_argument("--client", required=True)
+    rec.add_argument("--seconds", type=float, required=True)
+    rec.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    return _record(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

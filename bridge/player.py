@@ -1,0 +1,396 @@
+"""The real-time player: voices on a looping timeline, transport, effects, a producer and a callback.
+
+Control calls (any thread) build a new immutable `Scene` or a transport command and queue it. The
+producer thread takes them between blocks, mixes the voices at the device rate, applies ramps and
+crossfades, runs the effects chain (`reset=False`) and writes the block into the `Ring` a small lead
+ahead of the playhead. The audio callback (`Player.callback`) copies one block out or plays
+silence and counts an underrun: no allocation, no lock, no logging, no model call.
+
+An edit (`set_audio(..., changed=(start, stop))`) swaps the scene at the producer's next block with
+a linear crossfade of `crossfade_ms`; since old and new audio are equal outside the changed
+samples, the edit is heard from the first block whose audio it changes. `pull()` runs the same
+producer steps synchronously, for tests and offline use without a device.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from bridge.effects import EffectsChain
+from bridge.resample import changed_output_range, resample, resample_region
+from bridge.ring import CallbackTimer, Ring, Waker
+from engine.errors import InputError
+
+DEVICE_RATES = (44100, 48000, 96000)
+PRODUCER_RT_PRIORITY = 3  # JACK clients' process threads run at about 5-10: stay below them
+
+
+@dataclass(frozen=True)
+class PlayerConfig:
+    """Device-side settings; every length is in device frames or milliseconds."""
+
+    sample_rate: int = 48000  # the device rate; model audio is resampled to it
+    block_size: int = 256     # frames per callback (64-2048)
+    lead_blocks: int = 2      # blocks ready ahead: 1 underran on a loaded 2-core machine (JACK ran
+    #                           late cycles back to back); edit-to-ear grows by one block per block
+    ring_blocks: int = 8      # ring capacity in blocks
+    ramp_ms: float = 5.0      # play/stop/gain ramps: long enough not to click, short enough to feel instant
+    crossfade_ms: float = 5.0  # edits, seeks and loop jumps
+
+    def __post_init__(self) -> None:
+        if not 8000 <= self.sample_rate <= 192000:
+            raise InputError(f"sample_rate {self.sample_rate}: expected 8000-192000 (44100, 48000 or 96000)")
+        if not 64 <= self.block_size <= 2048:
+            raise InputError(f"block_size {self.block_size}: expected 64-2048 frames")
+        if not 1 <= self.lead_blocks < self.ring_blocks:
+            raise InputError(f"lead_blocks {self.lead_blocks}: expected 1..{self.ring_blocks - 1}")
+        if not (0 < self.ramp_ms <= 1000 and 0 < self.crossfade_ms <= 1000):
+            raise InputError("ramp_ms and crossfade_ms must be in (0, 1000]")
+
+    def frames(self, ms: float) -> int:
+        return max(1, round(ms * self.sample_rate / 1000))
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One layer: its source audio (kept to re-resample edits) and the same at the device rate."""
+
+    source: np.ndarray  # [T_model] f32
+    source_rate: int
+    samples: np.ndarray  # [T_device] f32
+    gain: float = 1.0    # linear
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything the producer mixes: voices and the loop region in device frames."""
+
+    voices: tuple[Voice, ...] = ()
+    loop: tuple[int, int] | None = None  # [start, end) frames; None loops the longest voice
+
+    @property
+    def length(self) -> int:
+        return max((len(v.samples) for v in self.voices), default=0)
+
+    def bounds(self) -> tuple[int, int]:
+        return self.loop if self.loop is not None else (0, self.length)
+
+
+def as_mono(samples, field_name: str = "samples") -> np.ndarray:
+    """Validates model audio: finite mono float32. # [T]"""
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim != 1:
+        raise InputError(f"{field_name}: expected mono audio [T], got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"{field_name}: contains NaN or infinite samples")
+    return x
+
+
+def mix_scene(scene: Scene, position: int, out: np.ndarray) -> int:
+    """Mixes the voices from `position` into out [n], looping; returns the next position."""
+    out.fill(0.0)
+    start, end = scene.bounds()
+    if end <= start or not scene.voices:
+        return position
+    if not start <= position < end:
+        position = start
+    i, n = 0, len(out)
+    while i < n:
+        k = min(n - i, end - position)
+        for voice in scene.voices:
+            seg = voice.samples[position:position + k]
+            if len(seg):
+                out[i:i + len(seg)] += voice.gain * seg
+        i += k
+        position += k
+        if position >= end:
+            position = start
+    return position
+
+
+class Player:
+    """Voices + transport + effects into a ring of stereo blocks at `config.sample_rate`."""
+
+    def __init__(self, config: PlayerConfig = PlayerConfig(), chain: EffectsChain | None = None) -> None:
+        self.config = config
+        self.chain = chain or EffectsChain()
+        self.chain_lock = threading.Lock()  # producer holds it for one block; control for one edit
+        self.ring = Ring(config.ring_blocks * config.block_size, 2)
+        self.timer = CallbackTimer()
+        self.host_underflows = 0
+        self._waker = Waker()
+        self._commands: deque = deque()
+        self._control_lock = threading.Lock()
+        self._posted = Scene()  # the latest scene handed to the producer (control side)
+        # producer state: touched by the producer only
+        self._scene = Scene()
+        self._position = 0
+        self._playing = False
+        self._transport_gain = 0.0
+        self._gain = 1.0
+        self._gain_target = 1.0
+        self._gain_step = 0.0
+        self._fade: list | None = None  # [old_scene, old_position, frames_done]
+        self._dry = np.zeros(config.block_size, np.float32)
+        self._old = np.zeros(config.block_size, np.float32)
+        self._ramp = np.arange(1, config.block_size + 1, dtype=np.float32)
+        log = config.ring_blocks * 4
+        self._log_frame = np.zeros(log, np.int64)  # ring frame where a block starts
+        self._log_position = np.zeros(log, np.int64)
+        self._log_count = 0
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.producer_error: str | None = None
+        self.realtime = False  # whether the producer thread got real-time scheduling
+
+    # ---------------- control side (any thread) ----------------
+    def set_audio(self, samples, sample_rate: int, changed: tuple[int, int] | None = None,
+                  voice: int = 0, gain_db: float | None = None) -> None:
+        """Replaces one voice's audio (mono float32 at `sample_rate`). `changed=(start, stop)`, in
+        source samples, says only those samples differ: only that region is resampled again."""
+        x = as_mono(samples)
+        rate = _positive_int(sample_rate, "sample_rate")
+        with self._control_lock:
+            voices = list(self._posted.voices)
+            if not 0 <= voice <= len(voices):
+                raise InputError(f"voice {voice}: expected 0..{len(voices)}")
+            old = voices[voice] if voice < len(voices) else None
+            gain = old.gain if old is not None and gain_db is None else _db(gain_db or 0.0)
+            device = self._to_device(x, rate, old, changed)
+            new = Voice(x, rate, device, gain)
+            voices[voice:voice + 1] = [new]
+            self._post(replace(self._posted, voices=tuple(voices)))
+
+    def set_voices(self, voices: list[tuple]) -> None:
+        """Replaces all voices: each (samples, sample_rate) or (samples, sample_rate, gain_db)."""
+        with self._control_lock:
+            built = []
+            for i, item in enumerate(voices):
+                samples, rate, *rest = item
+                x = as_mono(samples, f"voice {i} samples")
+                rate = _positive_int(rate, f"voice {i} sample_rate")
+                built.append(Voice(x, rate, self._to_device(x, rate, None, None), _db(rest[0] if rest else 0.0)))
+            self._post(replace(self._posted, voices=tuple(built)))
+
+    def set_voice_gain(self, voice: int, gain_db: float) -> None:
+        with self._control_lock:
+            voices = list(self._posted.voices)
+            if not 0 <= voice < len(voices):
+                raise InputError(f"voice {voice}: expected 0..{len(voices) - 1}")
+            voices[voice] = replace(voices[voice], gain=_db(gain_db))
+            self._post(replace(self._posted, voices=tuple(voices)))
+
+    def set_loop_frames(self, start: int | None, end: int | None) -> None:
+        """Loop region [start, end) in device frames; None, None loops the whole (longest) voice."""
+        with self._control_lock:
+            loop = None
+            if start is not None or end is not None:
+                start, end = int(start or 0), int(end if end is not None else self._posted.length)
+                if start < 0 or end <= start:
+                    raise InputError(f"loop: need 0 <= start < end, got {start}..{end} frames")
+                loop = (start, end)
+            self._post(replace(self._posted, loop=loop))
+
+    def play(self) -> None:
+        self._command(("play",))
+
+    def stop(self) -> None:
+        self._command(("stop",))
+
+    def seek_frames(self, frame: int) -> None:
+        if frame < 0:
+            raise InputError(f"seek: position {frame} frames is negative")
+        self._command(("seek", int(frame)))
+
+    def set_gain_db(self, gain_db: float) -> None:
+        if not -120.0 <= float(gain_db) <= 24.0:
+            raise InputError(f"gain_db {gain_db}: expected -120..24 dB")
+        self._command(("gain", _db(gain_db)))
+
+    @property
+    def scene(self) -> Scene:
+        return self._posted
+
+    def _to_device(self, x: np.ndarray, rate: int, old: Voice | None, changed) -> np.ndarray:
+        sr = self.config.sample_rate
+        if changed is None or old is None or old.source_rate != rate or len(old.source) != len(x):
+            return resample(x, rate, sr)
+        start, stop = (int(v) for v in changed)
+        if not 0 <= start <= stop <= len(x):
+            raise InputError(f"changed: ({start}, {stop}) outside 0..{len(x)} samples")
+        first, last = changed_output_range(start, stop, rate, sr)
+        last = min(last, len(old.samples))
+        device = old.samples.copy()
+        if last > first:
+            device[first:last] = resample_region(x, rate, sr, first, last)
+        return device
+
+    def _post(self, scene: Scene) -> None:
+        self._posted = scene
+        self._command(("scene", scene))
+
+    def _command(self, command: tuple) -> None:
+        self._commands.append(command)
+        self._waker.wake()
+
+    # ---------------- the audio callback ----------------
+    def callback(self, outdata, frames, time_info, status) -> None:
+        """sounddevice callback: copy one block out, or silence + underrun. outdata [frames, 2]."""
+        started = time.perf_counter()
+        if status.output_underflow:
+            self.host_underflows += 1
+        self.ring.read_into(outdata)
+        self._waker.wake()
+        self.timer.record(started)
+
+    # ---------------- producer side ----------------
+    def start(self) -> None:
+        """Starts the producer thread (fills the ring before the stream starts asking)."""
+        self._produce_until_lead()
+        self._thread = threading.Thread(target=self._run, name="distill-bridge-producer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing = True
+        self._waker.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self._waker.close()
+
+    def pull(self, frames: int) -> np.ndarray:
+        """Offline: produce and read `frames` (a multiple of block_size) like the callback would. # [frames, 2]"""
+        out = np.zeros((frames, 2), np.float32)
+        block = self.config.block_size
+        for i in range(0, frames, block):
+            self._produce_until_lead()
+            self.ring.read_into(out[i:i + block])
+        return out
+
+    def position_frames(self) -> int:
+        """Frame of the timeline the callback is playing now (approximate to one block)."""
+        read = self.ring.read
+        n = min(self._log_count, len(self._log_frame))
+        best = None
+        for k in range(n):
+            if self._log_frame[k] <= read and (best is None or self._log_frame[k] > self._log_frame[best]):
+                best = k
+        if best is None:
+            return self._position
+        position = int(self._log_position[best] + (read - self._log_frame[best]))
+        start, end = self._scene.bounds()
+        if end > start and position >= end:
+            position = start + (position - start) % (end - start)
+        return position
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    def _run(self) -> None:
+        period_s = self.config.block_size / self.config.sample_rate
+        self.realtime = _try_realtime_priority()
+        try:
+            while not self._closing:
+                self._produce_until_lead()
+                self._waker.wait(period_s / 2)
+        except Exception as e:  # a broken plugin must not take the process down: say so in status()
+            self.producer_error = f"{type(e).__name__}: {e}"
+
+    def _produce_until_lead(self) -> None:
+        block = self.config.block_size
+        lead = self.config.lead_blocks * block
+        while self.ring.available() < lead and self.ring.space() >= block:
+            self.ring.write(self._render_block())
+
+    def _apply_commands(self) -> None:
+        while self._commands:
+            command = self._commands[0]
+            kind = command[0]
+            if kind in ("scene", "seek") and self._fade is not None:
+                return  # one crossfade at a time: this one waits for the next block
+            self._commands.popleft()
+            if kind == "scene":
+                while self._commands and self._commands[0][0] == "scene":
+                    command = self._commands.popleft()  # only the newest scene matters
+                self._start_fade(command[1], self._position)
+            elif kind == "seek":
+                self._start_fade(self._scene, command[1])
+            elif kind == "play":
+                self._playing = True
+            elif kind == "stop":
+                self._playing = False
+            elif kind == "gain":
+                self._gain_target = command[1]
+                self._gain_step = (self._gain_target - self._gain) / self.config.frames(self.config.ramp_ms)
+
+    def _start_fade(self, scene: Scene, position: int) -> None:
+        start, end = scene.bounds()
+        if end > start and not start <= position < end:
+            position = start
+        if self._transport_gain > 0.0:  # audible: crossfade from what was playing
+            self._fade = [self._scene, self._position, 0]
+        self._scene, self._position = scene, position
+
+    def _render_block(self) -> np.ndarray:
+        cfg = self.config
+        n = cfg.block_size
+        self._apply_commands()
+        self._log_frame[self._log_count % len(self._log_frame)] = self.ring.written
+        self._log_position[self._log_count % len(self._log_position)] = self._position
+        self._log_count += 1
+        dry = self._dry
+        if not self._playing and self._transport_gain == 0.0:
+            dry.fill(0.0)  # stopped: the position stays, the effects still ring out
+        else:
+            self._position = mix_scene(self._scene, self._position, dry)
+            if self._fade is not None:
+                old_scene, old_position, done = self._fade
+                self._fade[1] = mix_scene(old_scene, old_position, self._old)
+                total = cfg.frames(cfg.crossfade_ms)
+                w = np.minimum((self._ramp + done) / total, 1.0)  # first sample already > 0
+                dry[:] = self._old + (dry - self._old) * w
+                self._fade[2] = done + n
+                if done + n >= total:
+                    self._fade = None
+            step = 1.0 / cfg.frames(cfg.ramp_ms)
+            target = 1.0 if self._playing else 0.0
+            if self._transport_gain != target:
+                g = np.clip(self._transport_gain + (step if self._playing else -step) * self._ramp, 0.0, 1.0)
+                dry *= g
+                self._transport_gain = float(g[-1])
+        with self.chain_lock:
+            wet = self.chain.process(dry[None, :], cfg.sample_rate, reset=False) if self.chain.slots else dry[None, :]
+        if self._gain != self._gain_target or self._gain != 1.0:
+            if self._gain != self._gain_target:
+                g = self._gain + self._gain_step * self._ramp
+                g = np.minimum(g, self._gain_target) if self._gain_step > 0 else np.maximum(g, self._gain_target)
+                self._gain = float(g[-1])
+            else:
+                g = self._gain
+            wet = wet * g
+        return np.repeat(wet.T, 2, axis=1) if wet.shape[0] == 1 else np.ascontiguousarray(wet.T)
+
+
+def _try_realtime_priority() -> bool:
+    """Asks for SCHED_FIFO for the calling (producer) thread, below JACK's own threads, so a busy
+    machine does not delay the refill; without the privilege it keeps normal scheduling."""
+    try:
+        import os
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRODUCER_RT_PRIORITY))
+        return True
+    except (AttributeError, OSError, PermissionError):
+        return False
+
+
+def _db(gain_db: float) -> float:
+    return float(10.0 ** (float(gain_db) / 20.0))
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value or value <= 0:
+        raise InputError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,135 @@
+"""Clips for the DAW: mono model audio through the effects chain into a wav, flac or aiff file.
+
+`render_clip` resamples to the DAW's rate with the same resampler the live path uses, sets the
+length (seconds, or bars at a tempo: padded with silence so effect tails ring into it, or cut with
+a 5 ms fade-out), runs a fresh copy of the chain over the whole clip (equal to the live stream,
+block for block), optionally normalises the integrated loudness (BS.1770, LUFS) or the peak, and
+writes a new file in the clips folder; it never overwrites one.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bridge.effects import EffectsChain
+from bridge.loudness import integrated_loudness
+from bridge.player import as_mono
+from bridge.resample import resample
+from bridge.tempo import Tempo
+from engine.audio import save_audio
+from engine.errors import InputError
+
+FORMATS = ("wav", "flac", "aiff")
+BIT_DEPTHS = (16, 24, "float")
+CUT_FADE_S = 0.005  # a cut end fades out over 5 ms so it does not click
+MAX_GAIN_DB = 40.0  # normalising near-silence would only raise noise
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """How to write a clip: format, bit depth (16, 24 or "float" = 32-bit float, wav only), rate, length."""
+
+    format: str = "wav"
+    bit_depth: int | str = 24
+    sample_rate: int = 48000
+    duration_s: float | None = None  # None: the audio's own length
+    bars: float | None = None        # length in bars at `tempo` (instead of duration_s)
+    tempo: Tempo = Tempo()
+    loudness_lufs: float | None = None  # e.g. -14.0: integrated loudness after normalising
+    peak_db: float | None = None        # or a sample peak target, e.g. -1.0 dBFS
+    name: str = "clip"
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise InputError(f"format {self.format!r}: expected one of {', '.join(FORMATS)}")
+        if self.bit_depth not in BIT_DEPTHS and self.bit_depth != 32:
+            raise InputError(f"bit_depth {self.bit_depth!r}: expected 16, 24 or 'float' (32-bit float)")
+        if self.format != "wav" and self.bit_depth in ("float", 32):  # pedalboard writes float to wav only
+            raise InputError(f"bit_depth 'float': {self.format} is written as 16 or 24-bit here; use wav for float")
+        if not 8000 <= int(self.sample_rate) <= 192000:
+            raise InputError(f"sample_rate {self.sample_rate}: expected 8000-192000")
+        if self.duration_s is not None and self.bars is not None:
+            raise InputError("length: give duration_s or bars, not both")
+        if self.duration_s is not None and not 0 < float(self.duration_s) <= 3600:
+            raise InputError(f"duration_s {self.duration_s}: expected (0, 3600] seconds")
+        if self.bars is not None and not 0 < float(self.bars) <= 1000:
+            raise InputError(f"bars {self.bars}: expected (0, 1000]")
+        if self.loudness_lufs is not None and self.peak_db is not None:
+            raise InputError("normalise: give loudness_lufs or peak_db, not both")
+        if self.loudness_lufs is not None and not -70 <= float(self.loudness_lufs) <= 0:
+            raise InputError(f"loudness_lufs {self.loudness_lufs}: expected -70..0 LUFS")
+        if self.peak_db is not None and not -60 <= float(self.peak_db) <= 0:
+            raise InputError(f"peak_db {self.peak_db}: expected -60..0 dBFS")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.name) or self.name.startswith("."):
+            raise InputError(f"name {self.name!r}: use 1-64 letters, digits, '_', '-', '.'")
+
+    @property
+    def target_frames(self) -> int | None:
+        if self.bars is not None:
+            return self.tempo.frames(bars=self.bars, sample_rate=int(self.sample_rate))
+        if self.duration_s is not None:
+            return round(float(self.duration_s) * int(self.sample_rate))
+        return None
+
+
+def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain | None = None) -> np.ndarray:
+    """The clip's audio, not yet written: resampled, sized, through a fresh copy of `chain`,
+    normalised. # [C, T] float32 (C from the chain: 1 when it stays mono)"""
+    x = as_mono(samples)
+    rate = int(spec.sample_rate)
+    y = resample(x, int(sample_rate), rate)  # [T]
+    frames = spec.target_frames
+    if frames is not None:
+        if frames < len(y):
+            y = y[:frames].copy()
+            fade = min(len(y), round(CUT_FADE_S * rate))
+            y[len(y) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        else:
+            y = np.concatenate([y, np.zeros(frames - len(y), np.float32)])
+    out = y[None, :]
+    if chain is not None and chain.slots:
+        out = chain.fresh_copy().process(out, rate, reset=True)
+    out = np.asarray(out, np.float32)
+    if spec.loudness_lufs is not None:
+        loudness = integrated_loudness(out, rate)
+        if np.isfinite(loudness):
+            out = out * np.float32(10.0 ** (min(spec.loudness_lufs - loudness, MAX_GAIN_DB) / 20.0))
+    elif spec.peak_db is not None:
+        peak = float(np.max(np.abs(out))) if out.size else 0.0
+        if peak > 0:
+            out = out * np.float32(min(10.0 ** (spec.peak_db / 20.0) / peak, 10.0 ** (MAX_GAIN_DB / 20.0)))
+    return out.astype(np.float32)
+
+
+def unique_path(folder: str | os.PathLike, name: str, suffix: str) -> Path:
+    """folder/name-001.suffix, -002, ...: the first name not taken (created empty to claim it)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 100000):
+        path = folder / f"{name}-{i:03d}.{suffix}"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # atomic claim: two renders never share
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise InputError(f"{folder}: no free clip name for {name!r}")
+
+
+def render_clip(samples, sample_rate: int, clips_dir: str | os.PathLike, spec: ClipSpec = ClipSpec(),
+                chain: EffectsChain | None = None) -> Path:
+    """Renders mono `samples` [T] at `sample_rate` through `chain` into a new file; returns its path."""
+    audio = render_audio(samples, sample_rate, spec, chain)
+    if spec.bit_depth in (16, 24):
+        audio = np.clip(audio, -1.0, 1.0)  # integer formats: clip rather than wrap
+    path = unique_path(clips_dir, spec.name, spec.format)
+    try:
+        save_audio(path, audio, int(spec.sample_rate), bit_depth="float" if spec.bit_depth == 32 else spec.bit_depth)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,160 @@
+"""Bridge figures, measured on a real JACK server (dummy driver, 48 kHz, 256-frame periods).
+
+- soak_underruns: ring underruns while playing a loop through a VST3 (ZamCompX2) with 50 edits
+  per second; 30 s by default, `DISTILL_SOAK_S=600` for the issue's full 10 minutes.
+- callback_p99_share: p99 of the callback's duration over that soak, as a share of the block period.
+- edit_to_ear_ms: from the `set_audio` call (not yet an OSC arrival) to the JACK cycle that carries
+  the first changed sample, read from a second JACK client's recording; median, with p95 and max.
+- render_rt_factor: seconds of clip rendered per second of work (10 s clip, 48 -> 44.1 kHz,
+  ZamCompX2 + Reverb, 24-bit wav).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+SOAK_S = float(os.environ.get("DISTILL_SOAK_S", "30"))
+SERVER = os.environ.get("DISTILL_JACK_SERVER", "distill-test")
+VST3 = "/usr/lib/vst3/ZamCompX2.vst3"
+RATE = 48000
+
+
+def _test_audio(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    env = np.exp(-6.0 * (t % 0.25))  # a hit every quarter second
+    return (0.4 * env * np.sin(2 * np.pi * 180 * t) + 0.03 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+class _Session:
+    """A JACK server (reused if running), PortAudio pointed at it, and a Bridge playing into it."""
+
+    def __enter__(self):
+        from bridge import devices
+        from bridge.jack_tools import JackServer
+        self.server = JackServer.ensure(SERVER, RATE, 256)
+        self.client = f"distill-bench-{os.getpid()}"
+        devices.refresh(self.client)
+        from bridge.bridge import Bridge
+        self.bridge = Bridge(None, RATE, 256, strict_device=True)
+        return self
+
+    def __exit__(self, *exc):
+        from bridge import devices
+        self.bridge.close()
+        devices.terminate()  # before the server stops, or Python aborts on exit
+        self.server.stop()
+
+
+@functools.lru_cache(maxsize=1)
+def _soak() -> dict:
+    rng = np.random.default_rng(1)
+    audio = _test_audio(2.0)
+    with _Session() as s:
+        b = s.bridge
+        b.add_effect(VST3, {"threshold_db": -20.0, "ratio": 4.0})
+        b.set_audio(audio, RATE)
+        b.play()
+        time.sleep(0.5)
+        before = b.status()
+        b.player.timer.count = 0
+        edits = 0
+        deadline = time.perf_counter() + SOAK_S
+        next_edit = time.perf_counter()
+        current = audio.copy()
+        while time.perf_counter() < deadline:
+            start = int(rng.integers(0, len(current) - 4096))
+            current = current.copy()  # the decoder hands a new buffer with a few frames changed
+            current[start:start + 4096] *= np.float32(rng.uniform(0.5, 1.5))
+            b.set_audio(current, RATE, changed=(start, start + 4096))
+            edits += 1
+            next_edit += 0.02
+            time.sleep(max(0.0, next_edit - time.perf_counter()))
+        status = b.status()
+    underruns = status["underruns"] - before["underruns"]
+    return {
+        "soak_underruns": {"value": underruns, "unit": "underruns", "seconds": SOAK_S, "edits": edits,
+                           "host_underflows": status["host_underflows"] - before["host_underflows"], "block_size": 256,
+                           "plugin": "ZamCompX2"},
+        "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",
+                               "block_period_ms": 256 / RATE * 1000},
+    }
+
+
+def soak_underruns() -> dict:
+    return _soak()["soak_underruns"]
+
+
+def callback_p99_share() -> dict:
+    return _soak()["callback_p99_share"]
+
+
+def edit_to_ear_ms(trials: int = 30) -> dict:
+    from bridge.jack_tools import Recorder
+    silence = np.zeros(RATE, np.float32)
+    tone = np.full(RATE, 0.5, np.float32)  # DC: the crossfade's first sample is already visible
+    rng = np.random.default_rng(2)
+    with _Session() as s:
+        b = s.bridge
+        b.set_audio(silence, RATE)
+        b.play()
+        time.sleep(0.3)
+        calls = []
+        seconds = trials * 0.12 + 0.5
+        with Recorder([f"{s.client}:out_0"], seconds) as rec:
+            time.sleep(0.1)
+            for _ in range(trials):
+                time.sleep(float(rng.uniform(0.0, 0.006)))  # land anywhere within a block period
+                calls.append(time.perf_counter())
+                b.set_audio(tone, RATE)
+                time.sleep(0.05)
+                b.set_audio(silence, RATE)
+                time.sleep(0.06)
+        recording = rec.result()
+        lead_ms = b.status()["lead_s"] * 1000
+        latency_ms = b.status()["output_latency_s"] * 1000
+    x = np.abs(recording.audio[:, 0])
+    delays = []
+    for t0 in calls:
+        k = int(np.searchsorted(recording.cycle_time_s, t0))  # first cycle after the call
+        if k >= len(recording.cycle_frame):
+            continue
+        first = int(recording.cycle_frame[k])
+        hits = np.nonzero(x[first:] > 1e-4)[0]
+        if len(hits):
+            delays.append((recording.time_of(first + int(hits[0])) - t0) * 1000)
+    if not delays:
+        raise RuntimeError("no edit was found in the recording")
+    d = np.array(delays)
+    return {"value": round(float(np.median(d)), 3), "unit": "ms", "p95": round(float(np.percentile(d, 95)), 3),
+            "max": round(float(d.max()), 3), "trials": len(d), "measured_from": "set_audio call",
+            "lead_ms": lead_ms, "host_buffer_ms": latency_ms}
+
+
+def render_rt_factor() -> dict:
+    from bridge.effects import EffectsChain
+    from bridge.render import ClipSpec, render_clip
+    audio = _test_audio(10.0)
+    chain = EffectsChain.from_dict({"format": 1, "slots": [
+        {"plugin": VST3, "params": {"threshold_db": -20.0}}, {"plugin": "Reverb", "params": {}}]})
+    spec = ClipSpec(format="wav", bit_depth=24, sample_rate=44100, loudness_lufs=-14.0)
+    with tempfile.TemporaryDirectory() as d:
+        render_clip(audio[:RATE], RATE, d, spec, chain)  # warm-up: plugin loading and caches
+        started = time.perf_counter()
+        render_clip(audio, RATE, d, spec, chain)
+        elapsed = time.perf_counter() - started
+    return {"value": round(10.0 / elapsed, 2), "unit": "x real time", "clip_s": 10.0,
+            "note": "includes loading a fresh copy of the chain (VST3) and -14 LUFS normalising"}
+
+
+FIGURES = {
+    "soak_underruns": soak_underruns,
+    "callback_p99_share": callback_p99_share,
+    "edit_to_ear_ms": edit_to_ear_ms,
+    "render_rt_factor": render_rt_factor,
+}
