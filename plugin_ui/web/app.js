@@ -75,7 +75,7 @@
     m.codebookSize = K; m.frameRateHz = rate; S.version = version;
     $("brush-code").max = String(Math.max(0, K - 1));
     $("grid-info").textContent = frames ? `${levels} levels \u00d7 ${frames} frames \u00b7 ${m.durationS().toFixed(2)} s \u00b7 ${K} codes per level` : "";
-    if (reshape) S.view.layout(); else S.view.draw();
+    if (reshape) S.view.fit(); else S.view.draw();
   }
   /** /grid/changed version levels frames level_start level_stop frame_start frame_stop; chunks follow. */
   function onGridChanged(args) {
@@ -263,10 +263,9 @@
     const t = m.frameRateHz ? (h.frame / m.frameRateHz).toFixed(2) + " s" : "";
     tip.innerHTML = `<b>${lab ? escapeHtml(lab.name) : "code " + code}</b>` +
       `<div>level ${h.level + 1} \u00b7 frame ${h.frame}${t ? " \u00b7 " + t : ""}</div>` +
-      `<div class="muted">code ${code}${lab ? " \u00b7 " + escapeHtml(lab.family) + " family" : ""}</div>`;
-    const r = $("grid-wrap").getBoundingClientRect();
-    tip.style.left = Math.max(4, Math.min(e.clientX - r.left + 14, r.width - 200)) + "px";
-    tip.style.top = (e.clientY - r.top + 16) + "px";
+      (lab ? `<div class="muted">code ${code} \u00b7 ${escapeHtml(lab.family)} family</div>` : "");
+    tip.style.left = Math.max(4, Math.min(e.clientX + 14, window.innerWidth - 210)) + "px";
+    tip.style.top = Math.min(e.clientY + 16, window.innerHeight - 80) + "px";
     tip.hidden = false;
   }
   function escapeHtml(s) { return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }

@@ -85,6 +85,12 @@
       this.spacer.style.width = (GUTTER_W + this.model.frames * this.cellW) + "px";
       this.draw();
     }
+    /** Zoom so the whole grid fits the width when it can (cells 4..48 px wide). */
+    fit() {
+      const visible = this.canvas.parentElement.clientWidth - GUTTER_W;
+      if (this.model.frames) this.cellW = Math.max(4, Math.min(48, Math.floor(visible / this.model.frames)));
+      this.layout();
+    }
     zoom(factor) {
       const centre = (this.scrollX + (this.canvas.clientWidth - GUTTER_W) / 2) / this.cellW;
       this.cellW = Math.max(2, Math.min(48, Math.round(this.cellW * factor)));
@@ -177,6 +183,16 @@
         ctx.fillText(`L${q + 1}${this.model.locked.has(q) ? " \u{1F512}" : ""}`, 8, RULER_H + q * ch + ch / 2 - 1);
         if (name) { ctx.fillStyle = "#7d8597"; ctx.font = "10px system-ui, sans-serif"; ctx.fillText(name, 8, RULER_H + q * ch + ch / 2 + 11); ctx.font = "12px system-ui, sans-serif"; }
       }
+    }
+    /** Page coordinates of a cell's centre, scrolling it into view (for tests and tools). */
+    cellCentre(level, frame) {
+      const visible = this.canvas.clientWidth - GUTTER_W;
+      if (frame * this.cellW < this.scrollX || (frame + 1) * this.cellW > this.scrollX + visible) {
+        this.scroller.scrollLeft = this.scrollX = Math.max(0, frame * this.cellW - visible / 2);
+        this._paint();
+      }
+      const r = this.canvas.getBoundingClientRect();
+      return { x: r.left + GUTTER_W + (frame + 0.5) * this.cellW - this.scrollX, y: r.top + RULER_H + (level + 0.5) * this.cellH };
     }
     /** Canvas point -> {level, frame} or {ruler: frame} or null. */
     hit(e) {

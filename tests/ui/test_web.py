@@ -1,0 +1,122 @@
+"""The web code-grid editor in Debian's Chromium (driven by playwright, never `playwright install`)
+against a real `distill serve`: the page loads without console errors, a click on a cell changes the
+engine's grid (read back over OSC by another client), undo and redo restore it, and a screenshot is
+kept under artifacts/ui/. Timings are printed (and written to artifacts/ui/timings.json), not asserted."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from ui_peers import ARTIFACTS
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} missing: apt-get install -y --no-install-recommends chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    started = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function("document.getElementById('conn').textContent === 'connected'"
+                           " && window.Distill.state.model.frames > 0", timeout=15000)
+    return page, problems, time.perf_counter() - started
+
+
+def wait_engine(osc, predicate, timeout_s: float = 5.0) -> np.ndarray:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        grid = osc.grid()
+        if predicate(grid) or time.monotonic() > deadline:
+            return grid
+        time.sleep(0.02)
+
+
+def test_click_edits_the_engine_grid_and_undo_restores_it(served, osc, browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page, problems, ready_s = open_page(browser, served.url)
+    before = osc.grid()
+    levels, frames = before.shape
+    assert page.evaluate("[Distill.state.model.levels, Distill.state.model.frames]") == [levels, frames]
+    assert page.evaluate("Array.from(Distill.state.model.indices)") == before.reshape(-1).tolist(), \
+        "the page shows a different grid from the engine's"
+
+    level, frame = levels - 1, min(5, frames - 1)
+    old = int(before[level, frame])
+    new = (old + 3) % int(osc.status()["codebook_size"])
+    page.click(".tool[data-tool=draw]")
+    page.fill("#brush-code", str(new))
+    page.dispatch_event("#brush-code", "input")
+    centre = page.evaluate(f"Distill.state.view.cellCentre({level}, {frame})")
+    clicked = time.perf_counter()
+    page.mouse.click(centre["x"], centre["y"])
+    after = wait_engine(osc, lambda g: g[level, frame] == new)
+    engine_s = time.perf_counter() - clicked
+    assert after[level, frame] == new, f"the click did not reach the engine: cell is {after[level, frame]}, wanted {new}"
+    changed = np.argwhere(after != before).tolist()
+    assert changed == [[level, frame]], f"one click changed more than one cell: {changed}"
+    page.wait_for_function("Distill.state.editRoundTripMs !== null")
+    round_trip_ms = page.evaluate("Distill.state.editRoundTripMs")
+    page.screenshot(path=str(ARTIFACTS / "editor-after-click.png"))
+
+    page.keyboard.press("Control+z")
+    undone = wait_engine(osc, lambda g: g[level, frame] == old)
+    assert np.array_equal(undone, before), "Ctrl-Z did not restore the engine's grid"
+    page.keyboard.press("Control+Shift+z")
+    redone = wait_engine(osc, lambda g: g[level, frame] == new)
+    assert np.array_equal(redone, after), "Shift-Ctrl-Z did not redo the edit"
+    page.wait_for_function("!document.getElementById('undo').disabled")
+    page.click("#undo")
+    undone = wait_engine(osc, lambda g: g[level, frame] == old)
+    assert np.array_equal(undone, before), "the Undo button did not restore the engine's grid"
+    page.wait_for_function(f"Distill.state.model.get({level}, {frame}) === {old}")  # the page follows the engine
+
+    page.mouse.move(centre["x"], centre["y"])
+    page.wait_for_selector("#tooltip:not([hidden])")
+    page.screenshot(path=str(ARTIFACTS / "editor.png"), full_page=True)
+    timings = {"page_ready_s": round(ready_s, 3), "edit_click_to_engine_read_back_ms": round(engine_s * 1000, 1),
+               "edit_click_to_page_notified_ms": round(round_trip_ms, 1)}
+    (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"\nUI timings: {timings}")
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_every_tab_renders_without_errors(served, browser):
+    page, problems, _ = open_page(browser, served.url)
+    for tab in ("library", "train", "effects", "edit"):
+        page.click(f".tab[data-tab={tab}]")
+        page.wait_for_selector(f"#tab-{tab}.active")
+    page.click(".tab[data-tab=library]")
+    page.wait_for_selector("#lib-table tbody td:has-text('tiny')")  # /model/list reached the page
+    page.screenshot(path=str(ARTIFACTS / "library.png"))
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_controls_the_engine_lacks_are_disabled(served, browser):
+    """Only addresses in the manifest are sent; a control for one the engine lacks says so."""
+    page, problems, _ = open_page(browser, served.url)
+    manifest = page.evaluate("Array.from(Distill.state.protocol.routes.keys())")
+    assert "/edit/set" in manifest and "/undo" in manifest
+    sent = page.evaluate("Distill.state.conn.send('/not/an/address', [])")
+    assert sent is False
+    page.close()
+    assert not problems, "\n".join(problems)
