@@ -128,7 +128,7 @@ def _move(name: str, doc: str) -> Route:
     amount = _f("amount", "strength from 0 (none) to 1 (full)", optional=True, default=1.0,
                 minimum=0.0, maximum=1.0)
     return Route(f"/move/{name}", (*_REGION, amount), (_DONE_VERSION,),
-                 f"perceptual move: make the region {doc}, keeping the other levels' structure", "move")
+                 f"perceptual move: make the region {doc}, keeping the other levels' structure", "move", job=True)
 
 
 MOVES = ("brighter", "darker", "louder", "softer", "noisier", "tonal", "punchier", "smoother")
@@ -145,7 +145,7 @@ ROUTES: tuple[Route, ...] = (
           (Message("/status", (), "key/value pairs: model s, transport s (stopped|playing), cpu f "
                    "(share of one core, last second), underruns i, jobs i (running + queued), then "
                    "model_id, levels, frames, codebook_size, version, can_undo, can_redo, position_s, "
-                   "gain_db, latency_ms, audio (device name or 'none'), fails_dropped", pairs=True),),
+                   "gain_db, latency_ms, audio (device name or 'none'), fails_dropped, internal_errors", pairs=True),),
           "engine state as key/value pairs", "system"),
     Route("/notify", (_i("on", "1 to receive notifications (progress, grid, heartbeat), 0 to stop",
                          minimum=0, maximum=1),

@@ -61,6 +61,7 @@ class Core:
         self.started = time.monotonic()
         self.clients: OrderedDict[Any, Client] = OrderedDict()
         self.fails_dropped = 0
+        self.internal_errors = 0  # handler bugs caught; the fuzz figure requires 0
         self.messages = 0
         # engine state (dispatcher thread only)
         self.model: Any = None  # engine.model.Model
@@ -126,6 +127,7 @@ class Core:
             self.fail(client, address, str(e))
             return
         except Exception as e:
+            self.internal_errors += 1
             traceback.print_exc(file=sys.stderr)
             self.fail(client, address, f"internal error: {type(e).__name__}: {e}")
             return
@@ -206,7 +208,7 @@ class Core:
             "can_undo": int(bool(s and s.n_past)), "can_redo": int(bool(s and s.n_future)),
             "position_s": float(audio.get("position_s", 0.0)), "gain_db": float(audio.get("gain_db", 0.0)),
             "latency_ms": float(audio.get("latency_ms", 0.0)), "audio": self.audio.describe(),
-            "fails_dropped": self.fails_dropped,
+            "fails_dropped": self.fails_dropped, "internal_errors": self.internal_errors,
         }
         return [x for kv in pairs.items() for x in kv]
 

@@ -52,6 +52,7 @@ class OscProtocol(asyncio.DatagramProtocol):
             self.core.fail(client, getattr(e, "address", "?"), f"malformed OSC packet: {e}")
             return
         except Exception as e:  # the parser is strict, but the dispatcher must survive anything
+            self.core.internal_errors += 1
             self.core.fail(client, "?", f"malformed OSC packet ({type(e).__name__})")
             return
         for address, args in messages:

@@ -247,3 +247,25 @@ def test_a_thousand_pings_from_two_threads_all_answered(server):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert counts == [500, 500]
+
+
+def test_labels_and_perceptual_moves(loaded):
+    msgs = loaded.call("/labels/get", 1, skip=())
+    labels = [m for m in msgs if m[0] == "/label"]
+    assert msgs[-1] == ("/done", ["/labels/get", 8]) and len(labels) == 8
+    assert all(m[1][0] == 1 and isinstance(m[1][2], str) for m in labels)
+    loaded.answer("/generate", 2.0, 3)
+    before = grid(loaded)
+    moved = 0
+    for move in ("brighter", "darker", "louder", "softer", "noisier", "tonal", "punchier", "smoother"):
+        reply = loaded.answer(f"/move/{move}", 0, 2, 10, 30)
+        assert reply[0] in ("/done", "/fail"), reply
+        if reply[0] == "/done":
+            moved += 1
+            after = grid(loaded)
+            assert (after[:, :10] == before[:, :10]).all() and (after[:, 30:] == before[:, 30:]).all()
+            assert loaded.answer("/undo")[0] == "/done"
+        else:
+            assert "no code change" in reply[1][1]
+        assert (grid(loaded) == before).all()
+    assert moved >= 4  # random weights: most moves still find a code that goes the named way

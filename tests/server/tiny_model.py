@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 
-def make_tiny_model(path: Path, seed: int = 0) -> Path:
+def make_tiny_model(path: Path, seed: int = 0, labels: bool = True) -> Path:
     import torch
 
     from engine.bundle import Bundle, save_bundle
@@ -27,6 +27,15 @@ def make_tiny_model(path: Path, seed: int = 0) -> Path:
     report = {"files": {"used": 5, "skipped": []}, "health": {"verdict": "green", "message": "tiny test model"}}
     bundle = Bundle(config, new_model_id(tensors), utc_now(), {"codec": tensors, "prior": prior.tensors()}, {},
                     {"report": report})
+    if labels:  # code labels measured in the context of random grids (what moves and /labels/get read)
+        from engine.codes import Codes
+        from engine.labels import label_bundle
+        from engine.model import Model
+        model = Model(bundle)
+        rng = np.random.default_rng(seed)
+        grids = [Codes(rng.integers(0, 8, (2, 64)).astype(np.int64), 8, model.code_frame_rate_hz, model.model_id)
+                 for _ in range(3)]
+        bundle = label_bundle(model, codes=grids)
     return save_bundle(path, bundle)
 
 

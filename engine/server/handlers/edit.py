@@ -236,22 +236,38 @@ def edit_encode(core, client, args):
 
 
 # ------------------------------------------------------------ perceptual moves
+def _labels(core) -> dict:
+    """The loaded model's code labels (JSON from the bundle), or InputError saying how to get them."""
+    if core.labels is None:
+        from engine.labels import model_labels
+        core.labels = model_labels(core.model)
+        if core.labels is None:
+            raise InputError(f"model {core.model_name!r} has no code labels: run `distill export` on it")
+    return core.labels
+
+
 def _move_handler(name: str):
     address = f"/move/{name}"
 
     @handles(address)
     def handler(core, client, args):
+        from engine.moves import apply_move
         session = _session(core)
         l0, l1, f0, f1, amount = args_or_defaults(address, args)
         levels = _levels(session, l0, l1)
-        try:
-            from engine import moves
-        except ImportError:
-            raise InputError("perceptual moves are not available in this build (engine/moves.py is missing)") from None
-        labels = _labels(core)
-        new = moves.apply_move(session.codes, name, labels, f0, f1, levels=levels,
-                               locked_levels=session.present.locked_levels, amount=amount)
-        return _apply(core, address, new, name)
+        labels, model, codes, locked = _labels(core), core.model, session.codes, session.present.locked_levels
+        _edits().check_region(codes, f0, f1)
+
+        def work(progress, cancelled):  # decodes candidates: milliseconds to a second, so off the dispatcher
+            return apply_move(model, codes, name, f0, f1, amount=amount, levels=levels, locked_levels=locked,
+                              labels=labels)
+
+        def commit(result):
+            _check_same_model(core, result.codes)
+            if not result.moved:
+                raise InputError(f"no code change makes this region {name} (it stays as it was)")
+            return _apply(core, address, result.codes, name)
+        return Job(address, work, commit)
     return handler
 
 
@@ -259,25 +275,19 @@ for _name in protocol.MOVES:
     _move_handler(_name)
 
 
-def _labels(core):
-    if core.labels is None:
-        try:
-            from engine import labels
-        except ImportError:
-            raise InputError("code labels are not available in this build (engine/labels.py is missing)") from None
-        core.labels = labels.labels_from_bundle(core.model.bundle)
-    return core.labels
-
-
 @handles("/labels/get")
 def labels_get(core, client, args):
+    from engine.labels import code_label
     require_model(core)
     labels = _labels(core)
     only = args[0] if args else None
     out = []
-    for entry in labels.entries():  # (level, code, name, family, family_name)
-        if only is None or entry[0] == only:
-            out.append(("/label", list(entry)))
+    for level, entry in enumerate(labels["levels"]):
+        if only is not None and level != only:
+            continue
+        for code in range(len(entry["names"])):
+            c = code_label(labels, level, code)
+            out.append(("/label", [level, code, str(c["name"]), int(c["family"]), str(c["family_name"])]))
     return out + done("/labels/get", len(out))
 
 
