@@ -124,6 +124,7 @@ def save_audio(path: str | os.PathLike, audio: Audio | np.ndarray, sample_rate: 
         with AudioFile(tmp, "w", samplerate=float(sample_rate), num_channels=data.shape[0],
                        bit_depth=quality) as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; saved files get normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -134,3 +135,9 @@ def save_audio(path: str | os.PathLike, audio: Audio | np.ndarray, sample_rate: 
 def _short(error: Exception) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:160]
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -82,6 +82,7 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> Path:
                 z.writestr(f"{name}.safetensors", st_save(arrays))
             for name in sorted(bundle.files):
                 z.writestr(name, bundle.files[name])
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; saved files get normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -158,3 +159,9 @@ def _read_json(z: zipfile.ZipFile, name: str, path: Path) -> Any:
         return json.loads(_read_member(z, name, path))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{path}: {name} is not valid JSON ({e})") from None
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

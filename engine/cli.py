@@ -16,13 +16,14 @@ COMMANDS = {
     "info": "engine.commands.info",
     "eval": "engine.commands.eval",
     "reconstruct": "engine.commands.reconstruct",
+    "models": "engine.commands.models",
+    "serve": "bridge.serve",  # the CLI is the composition root: engine/ never imports bridge/
     "demo": "engine.commands.demo",
     "export": "engine.commands.export",
     "generate": "engine.commands.generate",
     "encode": "engine.commands.encode",
     "decode": "engine.commands.decode",
-    "models": "engine.commands.models",
-    "serve": "bridge.serve",  # the CLI is the composition root: engine/ never imports bridge/
+    "edit": "engine.commands.edit",
 }
 
 

@@ -37,7 +37,7 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class CodecConfig:
-    hidden_channels: int = 192
+    hidden_channels: int = 128  # ~0.7 M parameters: a small-data codec is a CPU job
     latent_dim: int = 64
     time_stride: int = 2  # encoder downsamples frames by this; codes run at frame_rate / time_stride
     levels: int = 4  # RVQ levels (Q)
@@ -76,7 +76,9 @@ class TrainConfig:
     learning_rate: float = 2e-3
     max_epochs: int = 400
     max_minutes: float = 10.0
-    patience_epochs: int = 25  # early stopping on validation mel L1
+    patience_epochs: int = 30  # early stopping on validation mel L1
+    lr_decay_epochs: int = 8  # halve the learning rate after this many epochs without improvement
+    healthy_utilization: float = 0.8  # the kept checkpoint is the best one whose levels all reach this, if any
     val_share: float = 0.2  # validation split by file
     grad_clip: float = 1.0
     spectral_weight: float = 0.5  # multi-resolution spectral term next to mel L1

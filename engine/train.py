@@ -120,10 +120,16 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
             loss = float(np.mean(state.losses)) if state.losses else 0.0
             state.step, state.losses = 0, []
             row = _epoch_row(codec, epoch, loss, train_set, val_set, config, warm)
+            row["elapsed_s"] = time.monotonic() - started
             state.history.append(row)
-            if selectable and row["val_mel_l1"] < state.best_val:
+            if selectable and _better(row, state, config):
                 state.best_val, state.best_epoch = row["val_mel_l1"], epoch
+                state.best_healthy = _healthy(row, config)
                 state.best = {k: v.detach().clone() for k, v in codec.state_dict().items()}
+            if selectable and epoch - max(state.best_epoch, state.lr_epoch) >= config.train.lr_decay_epochs:
+                state.lr_epoch = epoch  # noisy small-data validation settles with a smaller step
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.5
             state.epoch = epoch + 1
             elapsed = time.monotonic() - started
             if progress:
@@ -140,6 +146,19 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
     return _result(codec, config, mels, train_idx, val_idx, skipped, state, train_s)
 
 
+def _healthy(row: dict, config: Config) -> bool:
+    return "levels" not in row or min(h["utilization"] for h in row["levels"]) >= config.train.healthy_utilization
+
+
+def _better(row: dict, state: "_TrainState", config: Config) -> bool:
+    """Lower validation mel L1 wins, except that a healthy checkpoint is never replaced by an
+    unhealthy one: health and quality together, not one at the other's expense."""
+    healthy = _healthy(row, config)
+    if healthy != state.best_healthy:
+        return healthy
+    return row["val_mel_l1"] < state.best_val
+
+
 @dataclass
 class _TrainState:
     epoch: int = 0
@@ -147,6 +166,8 @@ class _TrainState:
     best_epoch: int = -1
     best: dict | None = None
     elapsed_s: float = 0.0
+    best_healthy: bool = False
+    lr_epoch: int = -1  # epoch of the last learning-rate cut
     step: int = 0  # steps done in the current epoch
     losses: list = field(default_factory=list)  # their losses
     history: list = field(default_factory=list)
@@ -209,7 +230,7 @@ def _epoch_row(codec, epoch, loss, train_set, val_set, config, warm) -> dict:
 def _progress_row(row: dict, epoch: int, config: Config, elapsed: float, budget_s: float) -> dict:
     per_epoch = elapsed / (epoch + 1)
     eta = min(per_epoch * (config.train.max_epochs - epoch - 1), max(budget_s - elapsed, 0.0))
-    out = {"phase": "codec", "max_epochs": config.train.max_epochs, "elapsed_s": elapsed, "eta_s": eta, **row}
+    out = {"phase": "codec", "max_epochs": config.train.max_epochs, "eta_s": eta, **row}
     if "levels" in row:
         out["verdict"] = _verdict_from_rows(row["levels"], config.codec.codebook_size)
     return out
@@ -272,7 +293,8 @@ def _save_checkpoint(path: Path | None, codec, optimizer, state: _TrainState, co
         tensors["best"] = {k: v.numpy().copy() for k, v in state.best.items()}
     meta = {"checkpoint": {"epoch": state.epoch, "best_val": state.best_val, "best_epoch": state.best_epoch,
                            "elapsed_s": state.elapsed_s, "history": state.history, "step": state.step,
-                           "losses": state.losses}}
+                           "losses": state.losses, "best_healthy": state.best_healthy, "lr_epoch": state.lr_epoch,
+                           "learning_rate": optimizer.param_groups[0]["lr"]}}
     return save_bundle(path, Bundle(config, "checkpoint", utc_now(), tensors, {}, meta))
 
 
@@ -286,7 +308,10 @@ def _load_checkpoint(path: Path, codec, optimizer) -> _TrainState:
     optimizer.load_state_dict(template)
     meta = ckpt.meta["checkpoint"]
     state = _TrainState(meta["epoch"], meta["best_val"], meta["best_epoch"], None, meta["elapsed_s"],
-                        meta["step"], list(meta["losses"]), list(meta["history"]))
+                        meta["best_healthy"], meta["lr_epoch"], meta["step"], list(meta["losses"]),
+                        list(meta["history"]))
+    for group in optimizer.param_groups:
+        group["lr"] = meta["learning_rate"]
     if "best" in ckpt.tensors:
         state.best = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.tensors["best"].items()}
     return state
