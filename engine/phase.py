@@ -144,10 +144,13 @@ def griffin_lim_magnitude(magnitude: np.ndarray, cfg: AudioConfig, n_iter: int =
 # derivatives follow from the log-magnitude's frequency and time derivatives, so phase can be
 # integrated in one pass instead of iterated. The heap (which integrates from the loudest bins
 # outwards) is replaced by a vectorised equivalent per frame: the spectrum is split into regions at
-# deep troughs; each region's peak is integrated along time from the previous frame (where
+# its troughs; each region's peak is integrated along time from the previous frame (where
 # sinusoids live), every other bin along frequency from its region's peak (which keeps transients
 # and partials vertically coherent). One frame of look-ahead (the centred time derivative), no
-# iterations: cost is one inverse FFT per frame plus a few vector operations.
+# iterations: one inverse FFT per frame plus a few vector operations.
+#
+# Arrays carry a leading voice axis V (layered voices are integrated together, one Python loop over
+# frames for all of them): magnitudes [V, K, n].
 
 HANN_GAMMA = 0.25645  # lambda / n_fft^2 of the Gaussian closest to a Hann window (Prusa et al.)
 SIGNIFICANT_DB = -80.0  # bins below this (re ref_amplitude) carry no phase information
@@ -157,197 +160,214 @@ SIGNIFICANT_DB = -80.0  # bins below this (re ref_amplitude) carry no phase info
 GRADIENT_RANGE_DB = 20.0
 
 
-def _log_magnitude(magnitude: np.ndarray, cfg: AudioConfig) -> np.ndarray:
-    """Per-frame floored log|S| (per frame, so a stream needs no knowledge of later frames). # [K, n]"""
-    floor = np.maximum(magnitude.max(axis=0, keepdims=True) * 10.0 ** (-GRADIENT_RANGE_DB / 20.0),
+def log_magnitude(magnitude: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Per-frame floored log|S| (per frame, so a stream needs no later frames). # [V, K, n]"""
+    floor = np.maximum(magnitude.max(axis=-2, keepdims=True) * 10.0 ** (-GRADIENT_RANGE_DB / 20.0),
                        cfg.ref_amplitude * 10.0 ** (cfg.min_db / 20.0))
     return np.log(np.maximum(magnitude, floor)).astype(np.float32)
 
 
-def _time_advance(logm: np.ndarray, cfg: AudioConfig) -> np.ndarray:
-    """Phase advance per hop (instantaneous frequency x hop) from the frequency slope. # [K, n]"""
-    slope = np.empty_like(logm)  # d log|S| / d bin, centred, edges one-sided
-    slope[1:-1] = (logm[2:] - logm[:-2]) * 0.5
-    slope[0], slope[-1] = logm[1] - logm[0], logm[-1] - logm[-2]
-    bins = np.arange(logm.shape[0], dtype=np.float32)[:, None]
+def time_advance(logm: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Phase advance per hop (instantaneous frequency x hop) from the frequency slope. # [V, K, n]"""
+    slope = np.empty_like(logm)  # d log|S| / d bin: centred, one-sided at the edges
+    slope[:, 1:-1] = (logm[:, 2:] - logm[:, :-2]) * 0.5
+    slope[:, 0], slope[:, -1] = logm[:, 1] - logm[:, 0], logm[:, -1] - logm[:, -2]
+    bins = np.arange(logm.shape[1], dtype=np.float32)[:, None]
     hop, n_fft = cfg.hop_length, cfg.n_fft
-    return (hop / (HANN_GAMMA * n_fft)) * slope + (2 * np.pi * hop / n_fft) * bins
+    return np.float32(hop / (HANN_GAMMA * n_fft)) * slope + np.float32(2 * np.pi * hop / n_fft) * bins
 
 
 def _frequency_offsets(log_prev: np.ndarray, log_next: np.ndarray, cfg: AudioConfig) -> np.ndarray:
-    """Phase of every bin relative to bin 0 within its frame, integrated along frequency from the
-    time slope (centred over the neighbouring frames). Phases here are referenced to the frame
-    start, as `np.fft.rfft` of a frame gives them: hence the -pi per bin. # [K, n]"""
-    slope_t = (log_next - log_prev) * 0.5
-    step = -(HANN_GAMMA * cfg.n_fft / cfg.hop_length) * slope_t - np.pi  # d phase / d bin
+    """Phase of every bin relative to bin 0 of its frame, integrated along frequency from the
+    time slope (centred over the neighbouring frames). Phases are referenced to the frame start,
+    as `np.fft.rfft` of a frame gives them: hence the -pi per bin. # [V, K, n]"""
+    step = np.float32(-0.5 * HANN_GAMMA * cfg.n_fft / cfg.hop_length) * (log_next - log_prev) - np.float32(np.pi)
     offsets = np.zeros_like(step)
-    np.cumsum((step[1:] + step[:-1]) * 0.5, axis=0, out=offsets[1:])
+    np.cumsum((step[:, 1:] + step[:, :-1]) * 0.5, axis=1, out=offsets[:, 1:])
     return offsets
 
 
 def _regions(magnitude: np.ndarray, cfg: AudioConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Splits every frame at its troughs (local minima) and where bins turn (in)significant.
-
-    Returns, for all frames at once (frame-major): each bin's region number [F * K], each region's
-    peak as a flat index [R], and where each frame's regions start [F + 1]. Vectorised: no loop.
-    """
-    m = np.ascontiguousarray(magnitude.T)  # [F, K]
-    n_frames, n_bins = m.shape
+    """Splits every frame of every voice at its troughs (local minima) and where bins turn
+    (in)significant. Flat, frame-major over B = V * K bins: each bin's region [n * B], each
+    region's peak as a flat index [R], where each frame's regions start [n + 1]. No loops."""
+    m = np.ascontiguousarray(magnitude.transpose(2, 0, 1))  # [n, V, K]
     significant = m > cfg.ref_amplitude * 10.0 ** (SIGNIFICANT_DB / 20.0)
     boundary = np.zeros(m.shape, dtype=bool)
-    boundary[:, 1:-1] = (m[:, 1:-1] < m[:, :-2]) & (m[:, 1:-1] <= m[:, 2:])
-    boundary[:, 1:] |= significant[:, 1:] != significant[:, :-1]
-    boundary[:, 0] = True
+    boundary[..., 1:-1] = (m[..., 1:-1] < m[..., :-2]) & (m[..., 1:-1] <= m[..., 2:])
+    boundary[..., 1:] |= significant[..., 1:] != significant[..., :-1]
+    boundary[..., 0] = True  # every voice's bin 0 starts a region
     flat, starts = m.reshape(-1), np.flatnonzero(boundary)
-    region = np.cumsum(boundary.reshape(-1)) - 1  # [F * K]
+    region = np.cumsum(boundary.reshape(-1)) - 1
     maxima = np.maximum.reduceat(flat, starts)  # [R]
     hits = np.flatnonzero(flat == maxima[region])
     first = np.ones(len(hits), dtype=bool)
     first[1:] = region[hits[1:]] != region[hits[:-1]]
-    peaks = hits[first]  # [R] flat index of each region's (first) maximum
-    frame_starts = np.concatenate([[0], np.cumsum(boundary.sum(axis=1))])  # [F + 1]
-    return region, peaks, frame_starts
+    frame_starts = np.concatenate([[0], np.cumsum(boundary.reshape(m.shape[0], -1).sum(axis=1))])
+    return region, hits[first], frame_starts
 
 
 def integrate_phase(magnitude: np.ndarray, logm: np.ndarray, log_before: np.ndarray,
                     log_after: np.ndarray, phase_before: np.ndarray | None,
                     advance_before: np.ndarray | None, cfg: AudioConfig) -> np.ndarray:
-    """PGHI phases of `n` consecutive frames, given the frame before them (its log-magnitude,
-    phase and advance; None for the first frame of a clip) and the log-magnitude of the frame
-    after (the look-ahead; at a clip's end, the last frame itself). # [K, n] -> [K, n]"""
-    advance = _time_advance(logm, cfg)  # [K, n]
-    log_prev = np.concatenate([log_before[:, None], logm[:, :-1]], axis=1)
-    log_next = np.concatenate([logm[:, 1:], log_after[:, None]], axis=1)
+    """PGHI phases of n consecutive frames of V voices, given the frame before them (its log
+    magnitude [V, K], phase and advance; None for a clip's first frame) and the log magnitude of
+    the frame after (the look-ahead; at a clip's end, the last frame). # [V, K, n] -> [V, K, n]"""
+    n_voices, n_bins, n_frames = logm.shape
+    width = n_voices * n_bins
+    advance = time_advance(logm, cfg)
+    log_prev = np.concatenate([log_before[..., None], logm[..., :-1]], axis=-1)
+    log_next = np.concatenate([logm[..., 1:], log_after[..., None]], axis=-1)
     offsets = _frequency_offsets(log_prev, log_next, cfg)
     region, peaks, frame_starts = _regions(magnitude, cfg)
-    n_bins, n_frames = logm.shape
-    advance_t, offsets_t = np.ascontiguousarray(advance.T), np.ascontiguousarray(offsets.T)  # [F, K]
-    # Everything but the frame-to-frame carry is gathered for all regions at once: each region's
-    # peak moves by the mean of its advance in this frame and the previous one, and sits at its
-    # frequency offset above the region's anchor.
-    flat_advance = advance_t.reshape(-1)
-    previous_frame_advance = flat_advance[np.maximum(peaks - n_bins, 0)]
-    if n_frames and advance_before is not None:
-        previous_frame_advance[: frame_starts[1]] = advance_before[peaks[: frame_starts[1]]]
-    elif n_frames:
-        previous_frame_advance[: frame_starts[1]] = flat_advance[peaks[: frame_starts[1]]]
-    base = (previous_frame_advance + flat_advance[peaks]) * 0.5 - offsets_t.reshape(-1)[peaks]  # [R]
-    peak_bins = peaks % n_bins
-    local = region - np.repeat(frame_starts[:-1], n_bins)  # region number within its frame
-    phase = np.empty((n_frames, n_bins), dtype=np.float32)
-    previous = np.zeros(n_bins, np.float32) if phase_before is None else phase_before
-    two_pi = np.float32(2 * np.pi)
-    for f in range(n_frames):
-        r0, r1 = frame_starts[f], frame_starts[f + 1]
-        anchors = previous[peak_bins[r0:r1]] + base[r0:r1]
-        anchors -= two_pi * np.floor(anchors / two_pi)  # wrapped: float32 stays exact for hours
-        previous = phase[f]
-        np.add(anchors[local[f * n_bins:(f + 1) * n_bins]], offsets_t[f], out=previous)
-    return phase.T
+    # Frame-major [n, V * K] copies: every per-frame slice below is contiguous.
+    advance_t = np.ascontiguousarray(advance.transpose(2, 0, 1)).reshape(n_frames, width)
+    offsets_t = np.ascontiguousarray(offsets.transpose(2, 0, 1)).reshape(n_frames, width)
+    # A region's anchor (its peak's phase minus the peak's frequency offset) is the anchor of the
+    # previous frame's region holding that peak bin, plus a known increment: the peak's offset in
+    # the previous frame and the mean of its phase advance over the two frames, minus its offset
+    # now. That is a sum along a chain of regions back to the first frame, done for all frames at
+    # once by pointer doubling (log2(n) vector steps instead of a Python loop over frames), in
+    # float64 so that sums over long clips stay exact before wrapping.
+    flat_advance, flat_offsets = advance_t.reshape(-1), offsets_t.reshape(-1)
+    has_parent = peaks >= width
+    earlier = np.where(has_parent, peaks - width, 0)  # the peak bin in the previous frame
+    peak_bins = peaks % width
+    if advance_before is None:
+        advance_earlier = np.where(has_parent, flat_advance[earlier], flat_advance[peaks])
+    else:
+        advance_earlier = np.where(has_parent, flat_advance[earlier], advance_before.reshape(-1)[peak_bins])
+    start = np.zeros(width) if phase_before is None else phase_before.reshape(-1).astype(np.float64)
+    increment = ((advance_earlier + flat_advance[peaks]) * 0.5 - flat_offsets[peaks]).astype(np.float64)
+    increment += np.where(has_parent, flat_offsets[earlier], start[peak_bins])
+    n_regions = len(peaks)
+    parent = np.append(np.where(has_parent, region[earlier], n_regions), n_regions)  # [R + 1]; R: root
+    anchor = np.append(increment, 0.0)
+    for _ in range(max(int(np.ceil(np.log2(max(n_frames, 1)))), 0)):
+        anchor = anchor + anchor[parent]
+        parent = parent[parent]
+    anchor = np.mod(anchor[:-1], 2 * np.pi).astype(np.float32)  # wrapped: float32 stays exact
+    phase = anchor[region] + flat_offsets  # [n * V * K]
+    return phase.reshape(n_frames, n_voices, n_bins).transpose(1, 2, 0)
+
+
+def synthesise(magnitude: np.ndarray, phase: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Windowed time frames of a magnitude and phase. # [V, K, n] -> [V, n, n_fft] float32"""
+    spectrum = (magnitude * _scale(cfg.n_fft)) * (np.cos(phase) + 1j * np.sin(phase))
+    frames = np.fft.irfft(spectrum.transpose(0, 2, 1), n=cfg.n_fft, axis=-1).astype(np.float32)
+    frames *= analysis_window(cfg.n_fft)
+    return frames
 
 
 class PhaseStream:
-    """Streaming PGHI + overlap-add: `push` mel frames, get back every sample no later frame can
-    change; `finish` returns the rest. Any split of the frames gives the same samples as
-    `pghi` on the whole clip (same arithmetic; one frame of look-ahead plus the window overlap,
-    i.e. 2 frames + n_fft/2 samples of latency)."""
+    """Streaming PGHI + overlap-add for V voices at once: `push` mel frames, get back every sample
+    no later frame can change; `finish` returns the rest. Any split of the frames gives the same
+    samples as `pghi` on the whole clip (same arithmetic; latency: one frame of look-ahead plus the
+    window overlap). Mel [M, n] gives samples [T]; mel [V, M, n] gives [V, T]."""
 
     def __init__(self, cfg: AudioConfig):
         self.cfg = cfg
-        n_fft, hop = cfg.n_fft, cfg.hop_length
-        self._overlap = -(-n_fft // hop)  # frames touching one sample
+        self._overlap = -(-cfg.n_fft // cfg.hop_length)  # frames touching one sample
         self._frames = 0  # frames synthesised so far
-        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # (magnitude, log) awaiting look-ahead
-        self._log_before: np.ndarray | None = None
-        self._phase: np.ndarray | None = None
-        self._advance: np.ndarray | None = None
-        self._buffer = np.zeros(n_fft, dtype=np.float32)  # padded positions [_base, _base + len)
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # (|S|, log) awaiting look-ahead [V, K]
+        self._log_before: np.ndarray | None = None  # [V, K]
+        self._phase: np.ndarray | None = None  # [V, K]
+        self._advance: np.ndarray | None = None  # [V, K]
+        self._buffer: np.ndarray | None = None  # [V, L] padded positions [_base, _base + L)
         self._base = 0
         self._emitted = 0  # output samples returned (output sample j = padded position j + n_fft/2)
+        self._single = True
 
     def push(self, mel_values: np.ndarray) -> np.ndarray:
-        """Adds normalised log-mel frames [M, n]; returns the samples that became final."""
-        if mel_values.shape[1] == 0:
-            return np.zeros(0, dtype=np.float32)
-        magnitude = mel_to_magnitude(mel_values, self.cfg)  # [K, n]
-        logm = _log_magnitude(magnitude, self.cfg)
+        """Adds normalised log-mel frames [M, n] or [V, M, n]; returns the samples now final."""
+        self._single = mel_values.ndim == 2
+        mel = mel_values[None] if self._single else mel_values
+        if self._buffer is None:
+            self._buffer = np.zeros((mel.shape[0], self.cfg.n_fft), dtype=np.float32)
+        if mel.shape[-1] == 0:
+            return self._shape(np.zeros((mel.shape[0], 0), dtype=np.float32))
+        magnitude = mel_to_magnitude(mel, self.cfg)  # [V, K, n]
+        logm = log_magnitude(magnitude, self.cfg)
         if self._pending is not None:
-            magnitude = np.concatenate([self._pending[0][:, None], magnitude], axis=1)
-            logm = np.concatenate([self._pending[1][:, None], logm], axis=1)
-        self._pending = (magnitude[:, -1], logm[:, -1])
-        if magnitude.shape[1] > 1:
-            self._integrate(magnitude[:, :-1], logm[:, :-1], logm[:, -1])
-        return self._emit(final=False)
+            magnitude = np.concatenate([self._pending[0][..., None], magnitude], axis=-1)
+            logm = np.concatenate([self._pending[1][..., None], logm], axis=-1)
+        self._pending = (magnitude[..., -1], logm[..., -1])
+        if magnitude.shape[-1] > 1:
+            self._integrate(magnitude[..., :-1], logm[..., :-1], logm[..., -1])
+        return self._shape(self._emit(final=False))
 
     def finish(self) -> np.ndarray:
-        """Integrates the last frame (its own look-ahead) and returns the remaining samples, up to
+        """Integrates the last frame (its own look-ahead); returns the remaining samples, up to
         (F - 1) * hop in all."""
         if self._pending is not None:
             magnitude, logm = self._pending
             self._pending = None
-            self._integrate(magnitude[:, None], logm[:, None], logm)
-        return self._emit(final=True)
+            self._integrate(magnitude[..., None], logm[..., None], logm)
+        if self._buffer is None:
+            return np.zeros(0, dtype=np.float32)
+        return self._shape(self._emit(final=True))
+
+    def _shape(self, samples: np.ndarray) -> np.ndarray:
+        return samples[0] if self._single else samples
 
     def _integrate(self, magnitude: np.ndarray, logm: np.ndarray, log_after: np.ndarray) -> None:
-        log_before = logm[:, 0] if self._log_before is None else self._log_before
+        log_before = logm[..., 0] if self._log_before is None else self._log_before
         phase = integrate_phase(magnitude, logm, log_before, log_after, self._phase, self._advance, self.cfg)
-        self._phase, self._log_before = phase[:, -1].copy(), logm[:, -1].copy()
-        self._advance = _time_advance(logm[:, -1:], self.cfg)[:, 0]
-        self._synthesise(magnitude, phase)
+        self._phase, self._log_before = phase[..., -1].copy(), logm[..., -1].copy()
+        self._advance = time_advance(logm[..., -1:], self.cfg)[..., 0]
+        self._add_frames(synthesise(magnitude, phase, self.cfg))
 
-    def _synthesise(self, magnitude: np.ndarray, phase: np.ndarray) -> None:
+    def _add_frames(self, frames: np.ndarray) -> None:  # [V, n, n_fft]
         n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
-        spectrum = (magnitude * _scale(n_fft)) * (np.cos(phase) + 1j * np.sin(phase))  # [K, n]
-        frames = np.fft.irfft(spectrum.T, n=n_fft, axis=-1).astype(np.float32)  # [n, n_fft]
-        frames *= analysis_window(n_fft)
-        n = frames.shape[0]
+        n = frames.shape[1]
         start = self._frames * hop  # padded position of the first new frame
         end = start + (n - 1) * hop + n_fft
-        if end - self._base > len(self._buffer):
-            grown = np.zeros(end - self._base, dtype=np.float32)
-            grown[: len(self._buffer)] = self._buffer
+        if end - self._base > self._buffer.shape[1]:
+            grown = np.zeros((self._buffer.shape[0], end - self._base), dtype=np.float32)
+            grown[:, : self._buffer.shape[1]] = self._buffer
             self._buffer = grown
-        self._buffer[start - self._base: end - self._base] += overlap_add(frames, self.cfg)
+        for voice, voice_frames in enumerate(frames):
+            self._buffer[voice, start - self._base: end - self._base] += overlap_add(voice_frames, self.cfg)
         self._frames += n
 
     def _emit(self, final: bool) -> np.ndarray:
-        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
-        half = n_fft // 2
-        if final:
-            stop = n_samples_for(self._frames, hop) + half  # every frame is in
-        else:
-            stop = self._frames * hop  # later frames start here
+        half = self.cfg.n_fft // 2
+        stop = (n_samples_for(self._frames, self.cfg.hop_length) + half) if final else self._frames * self.cfg.hop_length
         first = self._emitted + half
         if stop <= first:
-            return np.zeros(0, dtype=np.float32)
-        out = self._buffer[first - self._base: stop - self._base] / self._envelope(first, stop)
+            return np.zeros((self._buffer.shape[0], 0), dtype=np.float32)
+        out = self._buffer[:, first - self._base: stop - self._base] / self._envelope(first, stop)
         self._emitted = stop - half
-        keep = stop - self._base  # drop what no frame will touch again
-        self._buffer = self._buffer[keep:].copy() if keep < len(self._buffer) else np.zeros(n_fft, np.float32)
+        self._buffer = self._buffer[:, stop - self._base:].copy()  # no frame touches these again
+        if self._buffer.shape[1] < self.cfg.n_fft:
+            self._buffer = np.pad(self._buffer, ((0, 0), (0, self.cfg.n_fft - self._buffer.shape[1])))
         self._base = stop
         return out.astype(np.float32)
 
     def _envelope(self, first: int, stop: int) -> np.ndarray:
-        """Overlap-added squared window over padded positions [first, stop), counting only frames
-        0 .. self._frames - 1, so both clip edges are exact; periodic in between."""
-        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
-        squared = analysis_window(n_fft) ** 2
-        steady = _steady_envelope(n_fft, hop)
-        envelope = steady[np.arange(first, stop) % hop]
-        edge_start = max(first, n_fft - hop)  # positions before this lack frames < 0
-        edge_stop = min(stop, self._frames * hop)  # positions from this on lack frames >= F
-        for lo, hi in ((first, min(stop, edge_start)), (max(first, edge_stop), stop)):
-            if lo >= hi:
-                continue
-            positions = np.arange(lo, hi)
-            exact = np.zeros(hi - lo, dtype=np.float32)
-            for back in range(self._overlap):
-                frame = positions // hop - back
-                offset = positions - frame * hop
-                valid = (frame >= 0) & (frame < self._frames) & (offset < n_fft)
-                exact[valid] += squared[offset[valid]]
-            envelope[lo - first: hi - first] = np.maximum(exact, 1e-3 * float(squared.max()))
-        return envelope
+        return frames_envelope(first, stop, self._frames, self.cfg)
+
+
+def frames_envelope(first: int, stop: int, n_frames: int, cfg: AudioConfig) -> np.ndarray:
+    """Overlap-added squared window over padded positions [first, stop) of a clip of `n_frames`
+    frames: exact at both clip edges, periodic in between, floored. # [stop - first]"""
+    n_fft, hop = cfg.n_fft, cfg.hop_length
+    squared = analysis_window(n_fft) ** 2
+    envelope = _steady_envelope(n_fft, hop)[np.arange(first, stop) % hop]
+    edge_start = max(first, n_fft - hop)  # positions before this lack frames < 0
+    edge_stop = min(stop, n_frames * hop)  # positions from this on lack frames >= n_frames
+    for lo, hi in ((first, min(stop, edge_start)), (max(first, edge_stop), stop)):
+        if lo >= hi:
+            continue
+        positions = np.arange(lo, hi)
+        exact = np.zeros(hi - lo, dtype=np.float32)
+        for back in range(-(-n_fft // hop)):
+            frame = positions // hop - back
+            offset = positions - frame * hop
+            valid = (frame >= 0) & (frame < n_frames) & (offset < n_fft)
+            exact[valid] += squared[offset[valid]]
+        envelope[lo - first: hi - first] = np.maximum(exact, 1e-3 * float(squared.max()))
+    return envelope
 
 
 @lru_cache(maxsize=8)
@@ -358,21 +378,26 @@ def _steady_envelope(n_fft: int, hop_length: int) -> np.ndarray:
     return padded.reshape(-1, hop_length).sum(axis=0).astype(np.float32)
 
 
-def pghi(mel: Mel, cfg: AudioConfig) -> Audio:
-    """Phase-gradient heap integration, one pass, no iterations: the shipped live method.
-    Equals any streaming split of the same frames (`PhaseStream`). # mel [M, F] -> [(F - 1) * hop]"""
+def pghi_samples(mel_values: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """PGHI of a whole clip: mel [M, F] -> [(F - 1) * hop], or [V, M, F] -> [V, (F - 1) * hop]."""
     stream = PhaseStream(cfg)
-    samples = np.concatenate([stream.push(mel.values), stream.finish()])
-    return Audio(samples.astype(np.float32), cfg.sample_rate)
+    first = stream.push(mel_values)
+    return np.concatenate([first, stream.finish()], axis=-1)
+
+
+def pghi(mel: Mel, cfg: AudioConfig) -> Audio:
+    """Phase-gradient heap integration, one pass, no iterations: the shipped live method. Equals
+    any streaming split of the same frames (`PhaseStream`). # mel [M, F] -> [(F - 1) * hop]"""
+    return Audio(pghi_samples(mel.values, cfg).astype(np.float32), cfg.sample_rate)
 
 
 def pghi_griffin_lim(mel: Mel, cfg: AudioConfig, n_iter: int = 8, momentum: float = 0.99) -> Audio:
     """PGHI as the starting point of fast Griffin-Lim: offline renders where a few more ms buy
     quality (not streaming: every iteration sees the whole clip). # mel [M, F] -> [(F - 1) * hop]"""
-    magnitude = mel_to_magnitude(mel.values, cfg)
-    logm = _log_magnitude(magnitude, cfg)
-    phase = integrate_phase(magnitude, logm, logm[:, 0], logm[:, -1], None, None, cfg)
-    return Audio(griffin_lim_magnitude(magnitude, cfg, n_iter, momentum, initial_phase=phase), cfg.sample_rate)
+    magnitude = mel_to_magnitude(mel.values, cfg)[None]  # [1, K, F]
+    logm = log_magnitude(magnitude, cfg)
+    phase = integrate_phase(magnitude, logm, logm[..., 0], logm[..., -1], None, None, cfg)[0]
+    return Audio(griffin_lim_magnitude(magnitude[0], cfg, n_iter, momentum, initial_phase=phase), cfg.sample_rate)
 
 
 class BlockReader:

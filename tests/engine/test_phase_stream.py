@@ -105,9 +105,11 @@ def test_pure_tone_is_rebuilt_nearly_exactly() -> None:
     audio = Audio((0.5 * np.sin(2 * np.pi * 1003.3 * t)).astype(np.float32), CFG.sample_rate)
     n_frames = len(audio.samples) // CFG.hop_length + 1
     magnitude = np.abs(stft(audio.samples, n_frames, CFG))
-    from engine.phase import _log_magnitude, integrate_phase, istft
-    logm = _log_magnitude(magnitude, CFG)
-    phase = integrate_phase(magnitude, logm, logm[:, 0], logm[:, -1], None, None, CFG)
+    from engine.phase import integrate_phase, istft, log_magnitude
+    magnitude = magnitude[None]  # one voice
+    logm = log_magnitude(magnitude, CFG)
+    phase = integrate_phase(magnitude, logm, logm[..., 0], logm[..., -1], None, None, CFG)
+    magnitude, phase = magnitude[0], phase[0]
     rebuilt = np.abs(stft(istft(magnitude * np.exp(1j * phase), CFG), n_frames, CFG))
     assert np.linalg.norm(rebuilt - magnitude) / np.linalg.norm(magnitude) < 0.1
 
@@ -119,3 +121,13 @@ def test_empty_and_single_frame_streams() -> None:
     assert len(pghi(one, CFG).samples) == 0
     two = Mel(np.full((CFG.n_mels, 2), 0.5, np.float32), CFG.frame_rate_hz)
     assert len(pghi(two, CFG).samples) == CFG.hop_length
+
+
+def test_voices_together_equal_each_voice_alone(real_mel: Mel) -> None:
+    from engine.phase import pghi_samples
+    a = real_mel.values[:, :60]
+    b = real_mel.values[:, 30:90][::-1].copy()  # another spectrum: bins reversed
+    together = pghi_samples(np.stack([a, b]), CFG)
+    assert together.shape == (2, n_samples_for(60, CFG.hop_length))
+    np.testing.assert_allclose(together[0], pghi_samples(a, CFG), atol=STREAM_TOLERANCE)
+    np.testing.assert_allclose(together[1], pghi_samples(b, CFG), atol=STREAM_TOLERANCE)
