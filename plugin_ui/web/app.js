@@ -35,7 +35,7 @@
   const $ = (id) => document.getElementById(id);
   const S = { protocol: null, conn: null, model: new D.GridModel(), view: null, tool: "listen",
     brush: 0, selection: null, epochs: [], fx: [], fxRows: [], modelRows: [], modelName: "",
-    version: undefined, editSentAt: 0, editRoundTripMs: null };
+    version: undefined, editSentAt: 0, editRoundTripMs: null, readyMs: null };
   D.state = S;   // for tests and the console
 
   // ------------------------------------------------------------------ log
@@ -180,6 +180,7 @@
     if (what === A.modelList) { renderModels(); S.modelRows = []; }
     else if (what === A.fxList) { S.fx = S.fxRows; S.fxRows = []; renderFx(); }
     else if (what === A.labels) { renderLegend(); S.view.draw(); }
+    else if (what === A.gridGet && S.readyMs === null) S.readyMs = performance.now();  // page ready: grid shown
   }
   function onProgress(args) {
     const [address, fraction, message] = args;
