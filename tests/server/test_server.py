@@ -124,7 +124,8 @@ def test_every_region_edit(loaded):
 
 def test_generate_regenerate_and_encode_jobs(loaded):
     reply = loaded.answer("/generate", 1, 5)
-    assert reply[0] == "/done" and reply[1][1] == 31
+    from engine.generate import frames_for_seconds
+    assert reply[0] == "/done" and reply[1][1] == frames_for_seconds(1.0, 31.25)
     g = grid(loaded)
     assert loaded.answer("/undo")[0] == "/done"
     assert loaded.answer("/redo")[0] == "/done"
@@ -195,8 +196,10 @@ def test_grid_notifications_reach_subscribers_split_under_1400_bytes(server, loa
     watcher = OscClient(server.osc_port)
     assert watcher.answer("/notify", 1) == ("/done", ["/notify"])
     loaded.answer("/generate", 30.0, 3)
+    from engine.generate import frames_for_seconds
+    frames = frames_for_seconds(30.0, 31.25)
     got = {}
-    while "/grid/changed" not in got or sum(len(a) - 3 for a in got.get("chunks", [])) < 2 * 938:
+    while "/grid/changed" not in got or sum(len(a) - 3 for a in got.get("chunks", [])) < 2 * frames:
         raw = watcher.sock.recv(65536)
         assert len(raw) <= 1400
         address, args = parse_datagram(raw)[0]
@@ -204,7 +207,7 @@ def test_grid_notifications_reach_subscribers_split_under_1400_bytes(server, loa
             got["/grid/changed"] = args
         elif address == "/grid/chunk":
             got.setdefault("chunks", []).append(args)
-    assert got["/grid/changed"][1:3] == [2, 938]
+    assert got["/grid/changed"][1:3] == [2, frames]
     watcher.close()
 
 

@@ -1,0 +1,101 @@
+"""Real peers drive a real `distill serve` process: liblo's oscsend/oscdump and headless Pure Data
+(vanilla netsend/oscformat/netreceive/oscparse, which sends every number as a float)."""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import OscClient
+from engine.server.spawn import ServeProcess
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.skipif(not (shutil.which("oscsend") and shutil.which("oscdump") and shutil.which("pd")),
+                                reason="needs Debian liblo-tools and puredata-core (.ci/run installs them)")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def serve(tiny_library):
+    reply_port = free_udp_port()
+    with ServeProcess("--models-dir", str(tiny_library / "models"), "--clips-dir", str(tiny_library / "clips"),
+                      "--input-dir", str(tiny_library / "inputs"), "--reply-port", str(reply_port)) as proc:
+        proc.reply_port = reply_port
+        yield proc
+
+
+class Dump:
+    """`oscdump -L PORT`, collecting lines."""
+
+    def __init__(self, port: int) -> None:
+        self.proc = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        time.sleep(0.3)  # let it bind
+
+    def wait_for(self, *texts: str, timeout_s: float = 30.0) -> str:
+        """The first new line holding every one of `texts` (oscdump prefixes a time stamp)."""
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if sel.select(timeout=0.2):
+                line = self.proc.stdout.readline()
+                self.lines.append(line.rstrip())
+                if all(t in line for t in texts):
+                    return line
+        raise AssertionError(f"oscdump never printed {texts!r}; got {self.lines[-10:]}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def oscsend(port: int, address: str, types: str = "", *args) -> None:
+    subprocess.run(["oscsend", "127.0.0.1", str(port), address, types, *map(str, args)], check=True, timeout=10)
+
+
+def test_oscsend_and_oscdump_round_trip(serve):
+    dump = Dump(serve.reply_port)
+    try:
+        oscsend(serve.osc_port, "/ping", "s", "hello")
+        assert '/pong s "hello"' in dump.wait_for("/pong")
+        oscsend(serve.osc_port, "/model/load", "s", "tiny")
+        dump.wait_for('/done ss', '"/model/load" "tiny"')
+        oscsend(serve.osc_port, "/generate", "fi", 1.0, 3)
+        line = dump.wait_for("/done", '"/generate"')
+        from engine.generate import frames_for_seconds
+        assert f'"/generate" {frames_for_seconds(1.0, 31.25)} ' in line
+        oscsend(serve.osc_port, "/edit/set", "fff", 0.0, 2.0, 5.0)  # Pd-style floats
+        dump.wait_for("/done", '"/edit/set"')
+        oscsend(serve.osc_port, "/undo")
+        dump.wait_for("/done", '"/undo"')
+        oscsend(serve.osc_port, "/status")
+        status = dump.wait_for("/status", '"model"')
+        for key in ('"model" "tiny"', '"transport" "stopped"', '"cpu"', '"underruns"', '"jobs"'):
+            assert key in status
+        oscsend(serve.osc_port, "/edit/set", "s", "nonsense")
+        dump.wait_for('/fail ss "/edit/set" "/edit/set takes 3')
+        assert serve.alive()
+    finally:
+        dump.close()
+
+
+def test_pure_data_ping_load_generate_undo_status(serve):
+    pd_port = free_udp_port()
+    out = subprocess.run(["pd", "-nogui", "-nosound", "-noprefs", "-nrt", "-open", str(HERE / "round_trip.pd"),
+                          "-send", f"cfg {serve.osc_port} {pd_port}"], capture_output=True, text=True, timeout=90)
+    log = out.stdout + out.stderr
+    for expected in ("distill: done /notify", "distill: pong hello", "distill: done /model/load tiny",
+                     "distill: done /generate", "distill: done /undo", "distill: status model tiny"):
+        assert expected in log, log[-3000:]
+    assert "distill: fail" not in log, log[-3000:]
