@@ -41,7 +41,7 @@ def frames_for_seconds(duration_s: float, frame_rate_hz: float) -> int:
         raise InputError(f"seconds must be above 0, got {duration_s:g}")
     if duration_s > MAX_DURATION_S:
         raise InputError(f"seconds must be at most {MAX_DURATION_S:g}, got {duration_s:g}")
-    return max(1, int(round(duration_s * frame_rate_hz)))
+    return max(1, int(np.ceil(duration_s * frame_rate_hz - 1e-9)))  # at least the asked duration
 
 
 def generate(prior: Prior, n_frames: int, sampling: Sampling = Sampling(), seed: int = 0,

@@ -196,3 +196,52 @@ def _corrupt(inputs: torch.Tensor, share: float, codebook_size: int, bos: int, r
     noise = torch.from_numpy(rng.random(tuple(inputs.shape)) < share) & (inputs != bos)
     random_codes = torch.from_numpy(rng.integers(0, codebook_size, tuple(inputs.shape)))
     return torch.where(noise, random_codes, inputs)
+
+
+AUGMENTED_VARIANTS = 3  # augmented encodings per training file, next to the clean one
+
+
+def encode_for_prior(model, mels: Sequence[np.ndarray], augment_seed: int | None = None,
+                     variants: int = AUGMENTED_VARIANTS) -> list[list[np.ndarray]]:
+    """Codes of whole-file mels # [M, F] through a trained codec: per file the clean encoding,
+    then `variants` encodings of spectrally augmented copies (none when augment_seed is None)."""
+    from engine.augment import augment_mel
+    from engine.mel import Mel
+
+    rate = model.config.audio.frame_rate_hz
+    rng = np.random.default_rng(augment_seed)
+    out = []
+    for mel in mels:
+        grids = [model.encode_mel(Mel(np.ascontiguousarray(mel, dtype=np.float32), rate)).indices]
+        if augment_seed is not None:
+            grids += [model.encode_mel(Mel(augment_mel(mel, rng), rate)).indices for _ in range(variants)]
+        out.append([np.array(g, dtype=np.int64) for g in grids])
+    return out
+
+
+def add_prior(bundle, train_mels: Sequence[np.ndarray], val_mels: Sequence[np.ndarray], *,
+              max_seconds: float = 120.0, progress: Callable[[dict], None] | None = None):
+    """Trains the prior on the codes of a codec-only bundle and returns the bundle with component
+    "prior" and report["prior"]. Mels are whole files # [M, F], split by file by the caller."""
+    from engine.model import Model
+
+    model = Model(bundle)
+    config = bundle.config
+    seed = config.train.seed
+    train_codes = encode_for_prior(model, train_mels, augment_seed=seed if config.train.augment else None)
+    val_codes = [v[0] for v in encode_for_prior(model, val_mels)]
+    result = train_prior(train_codes, val_codes, config.codec.codebook_size, config.prior, seed=seed,
+                         max_seconds=max_seconds, progress=progress)
+    report = dict(bundle.meta.get("report", {}))
+    report["prior"] = result.report
+    report["timings"] = {**report.get("timings", {}), "prior_train_s": result.stats["train_s"]}
+    report["prior_training"] = result.stats
+    return bundle.with_tensors("prior", result.tensors).with_meta(report=report)
+
+
+def prior_finishing_step(bundle, result, config, progress: Callable[[dict], None] | None = None):
+    """`distill train`'s step after the codec: `result` is the codec's TrainResult (mels + split)."""
+    train_mels = [result.mels.mels[i] for i in result.train_idx]
+    val_mels = [result.mels.mels[i] for i in result.val_idx]
+    return add_prior(bundle, train_mels, val_mels, max_seconds=max(30.0, config.train.max_minutes * 60 / 4),
+                     progress=progress)

@@ -1,6 +1,8 @@
 """distill generate MODEL --seconds S --out FILE: new sound sampled from the model's prior."""
 from __future__ import annotations
 
+import numpy as np
+
 from engine.audio import save_audio
 from engine.codes import Codes, save_codes
 from engine.generate import MAX_DURATION_S, frames_for_seconds, generate
@@ -37,8 +39,9 @@ def run(args) -> int:
     indices = generate(prior, n_frames, sampling, seed=args.seed)
     codes = Codes(indices, model.config.codec.codebook_size, model.code_frame_rate_hz, model.model_id)
     audio = model.render(codes)
-    n_samples = int(round(args.seconds * audio.sample_rate))
-    save_audio(args.out, audio.samples[:n_samples], audio.sample_rate, bit_depth="float")
+    n_samples = int(round(args.seconds * audio.sample_rate))  # exactly the asked duration
+    samples = np.pad(audio.samples[:n_samples], (0, max(0, n_samples - len(audio.samples))))
+    save_audio(args.out, samples, audio.sample_rate, bit_depth="float")
     if args.codes_out:
         save_codes(args.codes_out, codes)
     print(args.out)

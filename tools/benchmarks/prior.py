@@ -1,0 +1,142 @@
+"""Prior figures: KV cache speed-up, 10 s generated end to end, prior training time per dev set.
+
+- `prior_kv_speedup`: generating 10 s of codes with the ring-buffer KV cache vs recomputing the
+  whole prefix every frame (same network, same sampling, same run). The window covers all 10 s so
+  both attend to the same frames. Our prior runs over frames (levels come from the depth head), so
+  the temporal sequence is the 469 frames of 10 s, i.e. a flattened length of levels x 469 tokens.
+- `generate_10s_s`: prior + decoder + phase reconstruction for 10 s, one thread, default sizes.
+  Weights do not change the cost, so an untrained default-size model stands in when no trained one
+  is at hand; the prior and render parts are reported too.
+- `prior_train_s_<set>`: `train_prior` on the codes of a dev set, from a codec trained once and
+  cached under $DISTILL_BENCH_CACHE (default /tmp/distill-bench); codes include augmented variants,
+  as in `distill train`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.generate import _State, frames_for_seconds, generate
+from engine.prior import Prior, PriorNet, PriorSpec
+from engine.sampling import Sampling
+
+DEV_SETS = Path(os.environ.get("DISTILL_DEV_SETS", "/tmp/dev-sets"))
+CACHE = Path(os.environ.get("DISTILL_BENCH_CACHE", "/tmp/distill-bench"))
+CODE_RATE_HZ = 48_000 / 512 / 2
+FRAMES_10S = frames_for_seconds(10.0, CODE_RATE_HZ)
+
+
+def _default_prior(window: int, levels: int = 4, codebook_size: int = 32) -> Prior:
+    torch.manual_seed(0)
+    return Prior(PriorNet(PriorSpec(levels=levels, codebook_size=codebook_size, context_frames=window)))
+
+
+@torch.inference_mode()
+def _generate_uncached(prior: Prior, n_frames: int, sampling: Sampling, seed: int) -> np.ndarray:
+    """The same sampling loop, but every frame recomputes the temporal Transformer over the whole prefix."""
+    rng = np.random.default_rng(seed)
+    state = _State(prior, batch=1)
+    net, q_levels = prior.net, prior.levels
+    frames = np.full((1, n_frames + 1, q_levels), net.bos, dtype=np.int64)  # inputs: BOS then frames
+    for t in range(n_frames):
+        state.hidden = net.temporal(torch.from_numpy(frames[:, : t + 1]))[:, -1]
+        state.cache.pos = 0
+        frames[0, t + 1] = state.run(1, sampling, rng)[0, :, 0]
+    return frames[0, 1:].T
+
+
+def prior_kv_speedup() -> dict:
+    torch.set_num_threads(1)
+    prior = _default_prior(window=FRAMES_10S + 1)
+    generate(prior, 16, seed=0)  # warm-up
+    started = time.perf_counter()
+    generate(prior, FRAMES_10S, Sampling(), seed=0)
+    cached_s = time.perf_counter() - started
+    started = time.perf_counter()
+    _generate_uncached(prior, FRAMES_10S, Sampling(), seed=0)
+    uncached_s = time.perf_counter() - started
+    return {"value": round(uncached_s / cached_s, 2), "unit": "x", "baseline": round(uncached_s, 3),
+            "cached_s": round(cached_s, 3), "frames": FRAMES_10S, "ratio": round(uncached_s / cached_s, 2)}
+
+
+def _model_for_timing():
+    """A trained model with a prior if one is cached, else an untrained default-size one."""
+    from engine.bundle import Bundle, load_bundle
+    from engine.codec import Codec
+    from engine.config import Config
+    from engine.model import Model, codec_tensors, utc_now
+
+    for path in sorted(CACHE.glob("*.distill")):
+        bundle = load_bundle(path)
+        if "prior" in bundle.tensors:
+            return Model(bundle), path.name
+    config = Config()
+    torch.manual_seed(0)
+    bundle = Bundle(config, "bench", utc_now(), {"codec": codec_tensors(Codec(config.audio, config.codec))})
+    spec = PriorSpec(config.codec.levels, config.codec.codebook_size, config.prior.dim, config.prior.layers,
+                     config.prior.heads, min(config.prior.context_frames, config.prior.crop_frames))
+    return Model(bundle.with_tensors("prior", Prior(PriorNet(spec)).tensors())), "untrained default size"
+
+
+def generate_10s() -> dict:
+    from engine.codes import Codes
+
+    torch.set_num_threads(1)
+    model, source = _model_for_timing()
+    prior = Prior.from_bundle(model.bundle)
+    n_frames = frames_for_seconds(10.0, model.code_frame_rate_hz)
+    generate(prior, 8, seed=0)
+    started = time.perf_counter()
+    indices = generate(prior, n_frames, Sampling(), seed=0)
+    prior_s = time.perf_counter() - started
+    audio = model.render(Codes(indices, prior.codebook_size, model.code_frame_rate_hz, model.model_id))
+    total_s = time.perf_counter() - started
+    return {"figures": {
+        "generate_10s_s": {"value": round(total_s, 3), "unit": "s", "model": source,
+                           "audio_s": round(audio.duration_s, 2)},
+        "generate_10s_prior_s": {"value": round(prior_s, 3), "unit": "s"},
+        "generate_10s_render_s": {"value": round(total_s - prior_s, 3), "unit": "s"},
+    }}
+
+
+def _codec_bundle(set_name: str):
+    """A codec-only bundle for a dev set (trained once, cached) and its codec TrainResult."""
+    from engine.bundle import save_bundle
+    from engine.commands.common import load_usable
+    from engine.config import Config
+    from engine.train import train_codec, with_resolved_defaults
+
+    probe = Config()
+    used, skipped = load_usable(str(DEV_SETS / set_name), probe.audio.sample_rate, probe.audio.min_duration_s,
+                                quiet=True)
+    config = with_resolved_defaults(Config(), len(used), ["train.max_minutes=3"])
+    result = train_codec(used, skipped, config)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    save_bundle(CACHE / f"{set_name}.codec.distill", result.bundle)
+    return result
+
+
+def prior_train_s(set_name: str) -> dict:
+    from engine.prior_train import prior_finishing_step
+
+    result = _codec_bundle(set_name)
+    torch.set_num_threads(2)
+    bundle = prior_finishing_step(result.bundle, result, result.bundle.config)
+    from engine.bundle import save_bundle
+    save_bundle(CACHE / f"{set_name}.distill", bundle)
+    report = bundle.meta["report"]
+    stats = report["prior_training"]
+    return {"value": stats["train_s"], "unit": "s", "steps": stats["steps"], "best_step": stats["best_step"],
+            "stopped_by": stats["stopped_by"], "prior": report["prior"]}
+
+
+FIGURES = {
+    "prior_kv_speedup": prior_kv_speedup,
+    "generate_10s_s": generate_10s,
+    "prior_train_s_dev-tiny-5": lambda: prior_train_s("dev-tiny-5"),
+    "prior_train_s_dev-small-30": lambda: prior_train_s("dev-small-30"),
+}
