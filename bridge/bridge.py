@@ -41,6 +41,7 @@ class Bridge:
         self._gain_db = 0.0
         self._loop_s: tuple[float, float] | None = None
         self._stream = None
+        self.jack_ports: list[str] = []  # e.g. ["distill:out_0", "distill:out_1"] on JACK
         if play_audio:
             self._open(device, strict_device)
         else:
@@ -51,6 +52,8 @@ class Bridge:
             info = devices.find_output(device)
             if info is None:
                 raise InputError("no audio output device found")
+            client = devices.actual_jack_client_name() if "JACK" in info["hostapi"] else None
+            ports_before = set(devices.jack_ports(client))  # PortAudio registers ports at open
             stream = sd.OutputStream(device=info["index"], samplerate=self.config.sample_rate,
                                      blocksize=self.config.block_size, channels=2, dtype="float32",
                                      latency="low", callback=self.player.callback)
@@ -63,6 +66,8 @@ class Bridge:
         self.player.start()
         stream.start()
         self._stream = stream
+        # PortAudio numbers a client's ports on, stream after stream: name the ones this stream got
+        self.jack_ports = [p for p in devices.jack_ports(client) if p not in ports_before]
         self.device = info
         self.message = f"playing on {info['name']} ({info['hostapi']})"
 
@@ -216,6 +221,7 @@ class Bridge:
             "lead_s": cfg.lead_blocks * period_s,
             "callback_p99_share": self.player.timer.p99_s() / period_s,
             "device": self.device["name"] if self.device else None,
+            "jack_ports": list(self.jack_ports),
             "sample_rate": cfg.sample_rate,
             "block_size": cfg.block_size,
             "gain_db": self._gain_db,

@@ -40,6 +40,30 @@ def jack_client_name() -> str | None:
     return _client_name.value.decode() if _client_name is not None else None
 
 
+def actual_jack_client_name() -> str | None:
+    """The name JACK gave PortAudio's client (JACK appends -01... when the asked name is taken)."""
+    try:
+        name = ctypes.c_char_p()
+        lib = ctypes.CDLL(sd._libname)
+        lib.PaJack_GetClientName.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+        if lib.PaJack_GetClientName(ctypes.byref(name)) == 0 and name.value:
+            return name.value.decode()
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
+def jack_ports(client: str | None) -> list[str]:
+    """Output ports of JACK `client` (NAME:out_N), by number; [] when JACK tools are absent."""
+    import shutil
+    import subprocess
+    if not client or shutil.which("jack_lsp") is None:
+        return []
+    listed = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout.split()
+    ports = [p for p in listed if p.startswith(f"{client}:out_")]
+    return sorted(ports, key=lambda p: int(p.rsplit("_", 1)[1]) if p.rsplit("_", 1)[1].isdigit() else 0)
+
+
 def output_devices() -> list[dict]:
     """Every device with output channels: {index, name, hostapi, channels, default_sample_rate}."""
     devices = []

@@ -100,9 +100,12 @@ class Recording:
 class Recorder:
     """Records `sources` (JACK output ports) for `seconds` in a separate JACK client process."""
 
+    _count = 0
+
     def __init__(self, sources: list[str], seconds: float, client_name: str | None = None) -> None:
         self.sources, self.seconds = sources, float(seconds)
-        self.client_name = client_name or f"distill-rec-{os.getpid()}"
+        Recorder._count += 1  # a fresh name each time: JACK renames a client whose name is still taken
+        self.client_name = client_name or f"distill-rec-{os.getpid()}-{Recorder._count}"
         self._dir = tempfile.mkdtemp(prefix="distill-rec-")
         self.path = Path(self._dir) / "rec.npz"
         self.process: subprocess.Popen | None = None
@@ -163,7 +166,8 @@ def _record(args: argparse.Namespace) -> int:
     stream = sd.InputStream(device=info["index"], samplerate=rate, channels=channels, dtype="float32",
                             latency="low", callback=callback)
     stream.start()
-    ports = [f"{args.client}:in_{i}" for i in range(channels)]
+    client = devices.actual_jack_client_name() or args.client
+    ports = [f"{client}:in_{i}" for i in range(channels)]
     listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
     for i, port in enumerate(ports):  # PortAudio auto-connects the system capture ports: undo that
         for j, line in enumerate(listing):

@@ -82,7 +82,7 @@ class LinkClock:
             async def make() -> None:
                 import aalink
                 try:
-                    link = aalink.Link(self.bpm, loop)
+                    link = aalink.Link(self.bpm)  # binds to this running loop
                     link.quantum = self.quantum
                     link.enabled = True
                     self._link = link

@@ -106,7 +106,7 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
         time.sleep(0.3)
         calls = []
         seconds = trials * 0.12 + 0.5
-        with Recorder([f"{s.client}:out_0"], seconds) as rec:
+        with Recorder(b.jack_ports[:1], seconds) as rec:
             time.sleep(0.1)
             for _ in range(trials):
                 time.sleep(float(rng.uniform(0.0, 0.006)))  # land anywhere within a block period

@@ -1,0 +1,45 @@
+"""Tempo conversions, and Ableton Link through aalink when it is installed."""
+import importlib.util
+import time
+
+import pytest
+
+from bridge.tempo import LINK_MISSING, LinkClock, Tempo
+from engine.errors import InputError
+
+
+def test_bars_and_beats_to_seconds_and_back():
+    tempo = Tempo(bpm=120, beats_per_bar=4)
+    assert tempo.seconds(bars=1) == 2.0
+    assert tempo.seconds(bars=2, beats=1) == 4.5
+    assert tempo.bars_beats(4.5) == (2, 1.0)
+    assert tempo.frames(bars=1, sample_rate=44100) == 88200
+    assert Tempo(bpm=90, beats_per_bar=3).seconds(bars=1) == 2.0
+    with pytest.raises(InputError):
+        Tempo(bpm=5)
+    with pytest.raises(InputError):
+        Tempo(beats_per_bar=0)
+
+
+def test_link_without_aalink_says_how_to_get_it():
+    if importlib.util.find_spec("aalink") is not None:
+        pytest.skip("aalink is installed: see test_link_follows_the_session_tempo")
+    assert not LinkClock.available()
+    with pytest.raises(InputError, match="pip install aalink"):
+        LinkClock().start()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("aalink") is None, reason=LINK_MISSING)
+def test_link_follows_the_session_tempo():
+    clock = LinkClock(bpm=100).start()
+    try:
+        time.sleep(0.2)
+        status = clock.status()
+        assert status["enabled"] and status["tempo_bpm"] == pytest.approx(100.0)
+        assert status["beat"] > 0.0 and 0.0 <= status["phase"] < 4.0
+        clock.set_tempo(132.0)
+        time.sleep(0.05)
+        assert clock.tempo().bpm == pytest.approx(132.0)
+    finally:
+        clock.stop()
+    assert not clock.status()["enabled"]
