@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from engine.bundle import Bundle
 from engine.codec import Codec
 from engine.errors import InputError
+from engine.runtime import DECODER_FILE, session_for
 
-DECODER_FILE = "decoder.onnx"
 PARITY_FRAMES = (1, 2, 7, 94, 1000)  # code frames; 1 and 2 catch frozen or off-by-one time axes
 PARITY_BATCHES = (1, 3)
 PARITY_TOLERANCE = 1e-4  # max abs mel difference, normalised-dB units (0..1)
@@ -64,14 +64,6 @@ def export_decoder(codec: Codec) -> bytes:
                           input_names=["codes"], output_names=["mel"],
                           dynamic_axes={"codes": {0: "batch", 2: "frames"}, "mel": {0: "batch", 2: "mel_frames"}})
     return buffer.getvalue()
-
-
-def session_for(graph: bytes, threads: int = 1) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 @torch.no_grad()
