@@ -104,6 +104,9 @@ class Server:
         if o.model:
             self.core.handle(self._console_client(), "/model/load", [o.model])
         beat = asyncio.create_task(self._heartbeat())
+        import gc
+        gc.collect()
+        gc.freeze()  # everything imported so far is permanent: collections stay short
         self._ready.set()
         try:
             await self._stop.wait()

@@ -72,6 +72,9 @@ def install_model(core, values: dict) -> None:
     except InputError as e:
         core.log(f"distill serve: effect chain not restored ({e})")
     core.notify("/model", [core.model_name, core.model.model_id])
+    import gc
+    gc.collect()
+    gc.freeze()  # torch's many long-lived objects leave the collector's view: no multi-ms gen-2 pauses
     if values.get("note"):
         core.log(f"distill serve: {values['note']}")
 
