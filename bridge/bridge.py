@@ -15,7 +15,7 @@ import sounddevice as sd
 from bridge import devices
 from bridge.effects import EffectsChain
 from bridge.player import Player, PlayerConfig
-from bridge.render import ClipSpec, render_clip
+from bridge.render import ClipSpec, clip_name, render_clip
 from bridge.tempo import Tempo
 from engine.errors import InputError
 
@@ -191,7 +191,7 @@ class Bridge:
         tempo = Tempo(float(bpm), self.tempo.beats_per_bar) if bpm else self.tempo
         spec = ClipSpec(format=format, bit_depth=bit_depth, sample_rate=int(out_sample_rate or self.config.sample_rate),
                         duration_s=duration_s, bars=bars, tempo=tempo, loudness_lufs=loudness_lufs,
-                        peak_db=peak_db, name=name)
+                        peak_db=peak_db, name=clip_name(name, format))
         chain = None
         if effects:
             with self.player.chain_lock:

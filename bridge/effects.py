@@ -186,7 +186,8 @@ class EffectsChain:
         for i, slot in enumerate(self.slots):
             instance = slot.instances[0]
             values = {n: _json_value(getattr(instance, n)) for n in parameter_names(instance)}
-            out.append({"index": i, **slot.spec(), "values": values, "vst3": slot.is_vst3,
+            out.append({"index": i, "name": Path(slot.plugin).stem if slot.is_vst3 else slot.plugin,
+                        **slot.spec(), "values": values, "vst3": slot.is_vst3,
                         "channels_in": list(slot.accepts)})
         return out
 

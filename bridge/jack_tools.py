@@ -137,6 +137,26 @@ class Recorder:
         return rec
 
 
+def edit_storm(bridge, audio: np.ndarray, sample_rate: int, seconds: float, edits_per_s: float = 50.0,
+               region: int = 4096, seed: int = 0) -> tuple[int, np.ndarray]:
+    """Plays while sending `edits_per_s` edits (a new buffer with `region` samples rescaled, as a
+    decoder re-decoding a few frames would) for `seconds`; returns (edits sent, the last buffer)."""
+    rng = np.random.default_rng(seed)
+    current = np.asarray(audio, np.float32)
+    edits = 0
+    next_edit = time.perf_counter()
+    deadline = next_edit + seconds
+    while time.perf_counter() < deadline:
+        start = int(rng.integers(0, len(current) - region))
+        current = current.copy()
+        current[start:start + region] *= np.float32(rng.uniform(0.7, 1.3))
+        bridge.set_audio(current, sample_rate, changed=(start, start + region))
+        edits += 1
+        next_edit += 1.0 / edits_per_s
+        time.sleep(max(0.0, next_edit - time.perf_counter()))
+    return edits, current
+
+
 def _record(args: argparse.Namespace) -> int:
     """The recorder process: a PortAudio/JACK input stream named --client, connected to the sources."""
     from bridge import devices

@@ -65,7 +65,7 @@ class ClipSpec:
         if self.peak_db is not None and not -60 <= float(self.peak_db) <= 0:
             raise InputError(f"peak_db {self.peak_db}: expected -60..0 dBFS")
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.name) or self.name.startswith("."):
-            raise InputError(f"name {self.name!r}: use 1-64 letters, digits, '_', '-', '.'")
+            raise InputError(f"name {self.name!r}: use 1-64 letters, digits, '_', '-', '.' (see clip_name())")
 
     @property
     def target_frames(self) -> int | None:
@@ -74,6 +74,16 @@ class ClipSpec:
         if self.duration_s is not None:
             return round(float(self.duration_s) * int(self.sample_rate))
         return None
+
+
+def clip_name(text: str, format: str = "wav") -> str:
+    """A safe clip name from free text: folders and a matching suffix dropped, other characters
+    turned into '-' ("My Take 2.wav" -> "My-Take-2")."""
+    stem = Path(str(text)).name
+    if stem.lower().endswith(f".{format}"):
+        stem = stem[:-len(format) - 1]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.")[:64]
+    return stem or "clip"
 
 
 def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain | None = None) -> np.ndarray:

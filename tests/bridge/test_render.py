@@ -96,3 +96,10 @@ def test_bad_specs_are_refused():
         ClipSpec(duration_s=1.0, bars=1)
     with pytest.raises(InputError, match="name"):
         ClipSpec(name="../escape")
+
+
+def test_free_text_names_become_safe_clip_names():
+    from bridge.render import clip_name
+    assert clip_name("My Take 2.wav") == "My-Take-2"
+    assert clip_name("../../etc/passwd", "flac") == "passwd"
+    assert clip_name("???") == "clip"

@@ -53,7 +53,7 @@ class _Session:
 
 @functools.lru_cache(maxsize=1)
 def _soak() -> dict:
-    rng = np.random.default_rng(1)
+    from bridge.jack_tools import edit_storm
     audio = _test_audio(2.0)
     with _Session() as s:
         b = s.bridge
@@ -63,18 +63,7 @@ def _soak() -> dict:
         time.sleep(0.5)
         before = b.status()
         b.player.timer.count = 0
-        edits = 0
-        deadline = time.perf_counter() + SOAK_S
-        next_edit = time.perf_counter()
-        current = audio.copy()
-        while time.perf_counter() < deadline:
-            start = int(rng.integers(0, len(current) - 4096))
-            current = current.copy()  # the decoder hands a new buffer with a few frames changed
-            current[start:start + 4096] *= np.float32(rng.uniform(0.5, 1.5))
-            b.set_audio(current, RATE, changed=(start, start + 4096))
-            edits += 1
-            next_edit += 0.02
-            time.sleep(max(0.0, next_edit - time.perf_counter()))
+        edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
         status = b.status()
     underruns = status["underruns"] - before["underruns"]
     return {
