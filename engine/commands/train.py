@@ -70,5 +70,36 @@ def run(args) -> int:
 
 
 def finishing_steps(args) -> list:
-    """What runs after the codec, in order; each takes and returns a Bundle."""
-    return []
+    """What runs after the codec, in order; each takes (bundle, codec result, config) and returns
+    a Bundle: the prior (unless --no-prior), the code labels, then the ONNX graphs for the live path."""
+    steps = []
+    if not args.no_prior:
+        steps.append(_prior_step(ProgressLine(not args.json)))
+    steps.append(_labels_step)
+    if not args.no_export:
+        steps.append(_export_step)
+    return steps
+
+
+def _prior_step(bar):
+    def step(bundle, result, config):
+        from engine.prior_train import prior_finishing_step
+        print("distill train: prior", file=sys.stderr)
+        out = prior_finishing_step(bundle, result, config, progress=None)
+        bar.close()
+        return out
+    return step
+
+
+def _labels_step(bundle, result, config):
+    from engine.labels import label_bundle
+    from engine.model import Model
+    print("distill train: code labels", file=sys.stderr)
+    train_mels = [result.mels.mels[i] for i in result.train_idx]
+    return label_bundle(Model(bundle), mels=train_mels)
+
+
+def _export_step(bundle, result, config):
+    from engine.export import export_bundle
+    print("distill train: ONNX graphs", file=sys.stderr)
+    return export_bundle(bundle)
