@@ -35,7 +35,7 @@ class Served:
         return f"http://127.0.0.1:{self.web_port}/"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(tmp_path_factory):
     """`distill serve` as a subprocess (what a musician runs), with a tiny model loaded and a grid."""
     missing = _server_module_missing()

@@ -120,3 +120,52 @@ def test_controls_the_engine_lacks_are_disabled(served, browser):
     assert sent is False
     page.close()
     assert not problems, "\n".join(problems)
+
+
+def test_region_select_reverse_render_and_sampling(served, osc, browser):
+    """Drag-select a region and reverse it; render and show the path; a slider reaches the engine."""
+    page, problems, _ = open_page(browser, served.url)
+    before = osc.grid()
+    levels, frames = before.shape
+    f0, f1 = 2, min(9, frames - 1)
+    page.click(".tool[data-tool=select]")
+    a = page.evaluate(f"Distill.state.view.cellCentre(0, {f0})")
+    b = page.evaluate(f"Distill.state.view.cellCentre({levels - 1}, {f1})")
+    page.mouse.move(a["x"], a["y"])
+    page.mouse.down()
+    page.mouse.move(b["x"], b["y"], steps=5)
+    page.mouse.up()
+    assert page.evaluate("Distill.state.selection") == {"level0": 0, "level1": levels - 1, "frame0": f0, "frame1": f1}
+    page.click("#op-reverse")
+    want = before.copy()
+    want[:, f0:f1 + 1] = before[:, f0:f1 + 1][:, ::-1]
+    after = wait_engine(osc, lambda g: np.array_equal(g, want))
+    assert np.array_equal(after, want), "Reverse on the selected region did not reverse it in the engine"
+    page.screenshot(path=str(ARTIFACTS / "editor-region.png"))
+
+    version = osc.status()["version"]
+    page.click("[data-move=brighter]")  # a perceptual move on the selection: the engine answers /done
+    page.wait_for_function("document.getElementById('log').textContent.match(/Brighter: done|move\\/brighter failed/)",
+                           timeout=30000)
+    assert "Brighter: done" in page.text_content("#log"), page.text_content("#log")
+    assert osc.status()["version"] == version + 1, "the move was not committed by the engine"
+    moved = osc.grid()
+    outside = np.ones(frames, bool)
+    outside[f0:f1 + 1] = False
+    assert np.array_equal(moved[:, outside], after[:, outside]), "the move touched frames outside the selection"
+
+    page.fill("#render-name", "ui-test-clip")
+    page.click("#render")
+    page.wait_for_function("document.getElementById('render-path').textContent.includes('ui-test-clip')", timeout=60000)
+    path = page.text_content("#render-path")
+    assert path.startswith(str(served.root / "clips")) and (served.root / "clips").joinpath(path.split("/")[-1]).exists()
+
+    page.evaluate("""(() => { const el = document.getElementById('creativity'); el.value = '1.5';
+                   el.dispatchEvent(new Event('input')); el.dispatchEvent(new Event('change')); })()""")
+    deadline = time.monotonic() + 5
+    while abs(osc.answer("/sampling")[1][0] - 1.5) > 1e-6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert abs(osc.answer("/sampling")[1][0] - 1.5) < 1e-6, "the Creativity slider did not reach the engine"
+    page.close()
+    assert not problems, "\n".join(problems)
+

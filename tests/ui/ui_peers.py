@@ -27,7 +27,7 @@ class OscPeer:
 
     def call(self, address: str, *args) -> list[tuple[str, list]]:
         """Every message up to the answer to `address` (its own reply, /done or /fail for it)."""
-        own = {"/ping": "/pong", "/status": "/status"}.get(address)
+        own = {"/ping": "/pong", "/status": "/status", "/sampling": "/sampling"}.get(address)
         self.send(address, *args)
         out = []
         while True:
