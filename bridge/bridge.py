@@ -63,6 +63,7 @@ class Bridge:
             self.message = f"no usable audio output ({e}): rendering clips only"
             log.warning(self.message)
             return
+        self.player.fit_host_buffer(round(float(stream.latency) * self.config.sample_rate))
         self.player.start()
         stream.start()
         self._stream = stream
@@ -218,7 +219,7 @@ class Bridge:
             "underruns": int(self.player.ring.underruns),
             "host_underflows": int(self.player.host_underflows),
             "output_latency_s": float(stream.latency) if stream is not None else None,
-            "lead_s": cfg.lead_blocks * period_s,
+            "lead_s": self.player.lead_frames / cfg.sample_rate,
             "callback_p99_share": self.player.timer.p99_s() / period_s,
             "device": self.device["name"] if self.device else None,
             "jack_ports": list(self.jack_ports),

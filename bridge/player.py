@@ -120,6 +120,7 @@ class Player:
         self.chain = chain or EffectsChain()
         self.chain_lock = threading.Lock()  # producer holds it for one block; control for one edit
         self.ring = Ring(config.ring_blocks * config.block_size, 2)
+        self.lead_frames = config.lead_blocks * config.block_size
         self.timer = CallbackTimer()
         self.host_underflows = 0
         self._waker = Waker()
@@ -248,6 +249,16 @@ class Player:
         self.timer.record(started)
 
     # ---------------- producer side ----------------
+    def fit_host_buffer(self, host_frames: int) -> None:
+        """Keeps the lead in units of the host's buffer when it is larger than a block: JACK with a
+        256-frame period asks for four 64-frame blocks back to back, faster than a producer wakes.
+        Call before start()."""
+        unit = max(self.config.block_size, int(host_frames))
+        self.lead_frames = self.config.lead_blocks * unit
+        needed = self.lead_frames + 2 * unit + self.config.block_size
+        if needed > self.ring.capacity:
+            self.ring = Ring(needed, 2)
+
     def start(self) -> None:
         """Starts the producer thread (fills the ring before the stream starts asking)."""
         self._produce_until_lead()
@@ -302,8 +313,7 @@ class Player:
 
     def _produce_until_lead(self) -> None:
         block = self.config.block_size
-        lead = self.config.lead_blocks * block
-        while self.ring.available() < lead and self.ring.space() >= block:
+        while self.ring.available() < self.lead_frames and self.ring.space() >= block:
             self.ring.write(self._render_block())
 
     def _apply_commands(self) -> None:

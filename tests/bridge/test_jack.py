@@ -169,3 +169,16 @@ def test_without_a_device_it_says_so_and_still_renders(tmp_path):
         assert path2.name == "loop-001.wav"
     finally:
         b.close()
+
+
+@pytest.mark.parametrize("block_size", [64, 2048])
+def test_small_and_large_blocks_stream_the_same_audio(jack, block_size):
+    x = make_signal(0.5)
+    with Bridge("system", RATE, block_size, strict_device=True) as b:
+        b.set_audio(x, RATE)
+        b.play()
+        time.sleep(0.2)
+        rec = record(b, 0.6, channels=1)
+        assert b.status()["block_size"] == block_size
+    _, corr = align(rec.audio[:, 0], np.tile(x, 6))
+    assert corr >= 0.99
