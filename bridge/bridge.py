@@ -7,6 +7,7 @@ sounddevice output stream and the clip renderer. With no usable output device it
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from bridge import devices
 from bridge.effects import EffectsChain
 from bridge.player import Player, PlayerConfig
 from bridge.render import ClipSpec, clip_name, render_clip
-from bridge.tempo import Tempo
+from bridge.tempo import LinkClock, Tempo
 from engine.errors import InputError
 
 log = logging.getLogger("distill.bridge")
@@ -42,6 +43,8 @@ class Bridge:
         self._loop_s: tuple[float, float] | None = None
         self._stream = None
         self.jack_ports: list[str] = []  # e.g. ["distill:out_0", "distill:out_1"] on JACK
+        self.link: LinkClock | None = None
+        self._fx_lock = threading.Lock()  # one structural chain change at a time
         if play_audio:
             self._open(device, strict_device)
         else:
@@ -101,6 +104,19 @@ class Bridge:
 
     def set_tempo(self, bpm: float, beats_per_bar: int = 4) -> None:
         self.tempo = Tempo(float(bpm), int(beats_per_bar))
+        if self.link is not None:
+            self.link.set_tempo(float(bpm))
+
+    def enable_link(self, bpm: float | None = None) -> None:
+        """Joins an Ableton Link session (needs the optional `aalink`); the tempo then follows it.
+        Raises InputError saying how to install aalink when it is missing."""
+        if self.link is None:
+            self.link = LinkClock(bpm or self.tempo.bpm, float(self.tempo.beats_per_bar)).start()
+
+    def disable_link(self) -> None:
+        if self.link is not None:
+            self.link.stop()
+            self.link = None
 
     def set_gain_db(self, gain_db: float) -> None:
         self.player.set_gain_db(gain_db)
@@ -124,28 +140,31 @@ class Bridge:
                    bypass: bool = False) -> int:
         """Loads a built-in by name or a VST3 by path into slot `index` (default: last); returns it."""
         slot = EffectsChain.load_slot(plugin, params, bypass)  # slow for VST3: never under the lock
-        slots = list(self.player.chain.slots)
-        index = len(slots) if index is None else int(index)
-        if not 0 <= index <= len(slots):
-            raise InputError(f"effects slot {index}: expected 0..{len(slots)}")
-        slots.insert(index, slot)
-        self._swap_slots(slots)
+        with self._fx_lock:
+            slots = list(self.player.chain.slots)
+            index = len(slots) if index is None else int(index)
+            if not 0 <= index <= len(slots):
+                raise InputError(f"effects slot {index}: expected 0..{len(slots)}")
+            slots.insert(index, slot)
+            self._swap_slots(slots)
         return index
 
     def remove_effect(self, index: int) -> None:
-        slots = list(self.player.chain.slots)
-        self.player.chain.slot(index)
-        del slots[index]
-        self._swap_slots(slots)
+        with self._fx_lock:
+            slots = list(self.player.chain.slots)
+            self.player.chain.slot(index)
+            del slots[index]
+            self._swap_slots(slots)
 
     def move_effect(self, index: int, to_index: int) -> None:
-        slots = list(self.player.chain.slots)
-        slot = self.player.chain.slot(index)
-        if not 0 <= to_index < len(slots):
-            raise InputError(f"effects slot {to_index}: expected 0..{len(slots) - 1}")
-        slots.remove(slot)
-        slots.insert(to_index, slot)
-        self._swap_slots(slots)
+        with self._fx_lock:
+            slots = list(self.player.chain.slots)
+            slot = self.player.chain.slot(index)
+            if not 0 <= to_index < len(slots):
+                raise InputError(f"effects slot {to_index}: expected 0..{len(slots) - 1}")
+            slots.remove(slot)
+            slots.insert(to_index, slot)
+            self._swap_slots(slots)
 
     def set_effect_param(self, index: int, name: str, value) -> None:
         """Sets one parameter by its pedalboard name, units included (threshold_db, cutoff_frequency_hz)."""
@@ -163,7 +182,7 @@ class Bridge:
     def effects_from_dict(self, data: dict) -> None:
         """Replaces the chain with one rebuilt from `effects_to_dict()` output (e.g. a saved session)."""
         chain = EffectsChain.from_dict(data)
-        with self.player.chain_lock:
+        with self._fx_lock, self.player.chain_lock:
             self.player.chain = chain
 
     def effects(self) -> list[dict]:
@@ -213,6 +232,9 @@ class Bridge:
         cfg = self.config
         period_s = cfg.block_size / cfg.sample_rate
         stream = self._stream
+        link = self.link.status() if self.link is not None else None
+        if link is not None and abs(link["tempo_bpm"] - self.tempo.bpm) > 1e-6:
+            self.tempo = Tempo(round(link["tempo_bpm"], 6), self.tempo.beats_per_bar)  # a peer changed it
         return {
             "playing": bool(self.player.playing),
             "position_s": self.player.position_frames() / cfg.sample_rate,
@@ -230,11 +252,13 @@ class Bridge:
             "voices": len(self.player.scene.voices),
             "effects": len(self.player.chain.slots),
             "tempo_bpm": self.tempo.bpm,
+            "link": link,
             "message": self.player.producer_error or self.message,
         }
 
     def close(self) -> None:
         """Stops the stream and the producer. Call before PortAudio or a JACK server goes away."""
+        self.disable_link()
         if self._stream is not None:
             try:
                 self._stream.stop()

@@ -43,3 +43,19 @@ def test_link_follows_the_session_tempo():
     finally:
         clock.stop()
     assert not clock.status()["enabled"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("aalink") is None, reason=LINK_MISSING)
+def test_bridge_tempo_follows_link():
+    from bridge.bridge import Bridge
+    b = Bridge(play_audio=False)
+    try:
+        b.set_tempo(110)
+        b.enable_link()
+        b.link.set_tempo(125.0)  # as a peer would
+        time.sleep(0.05)
+        status = b.status()
+        assert status["link"]["enabled"] and status["tempo_bpm"] == pytest.approx(125.0)
+    finally:
+        b.close()
+    assert b.status()["link"] is None
