@@ -30,6 +30,7 @@ from engine.mel import mel_to_magnitude
 DESCRIPTORS = ("centroid_hz", "rms_db", "bandwidth_hz", "flatness", "onset_strength", "pitch_salience")
 POWER_FLOOR = 1e-10  # -100 dB, the mel front end's floor
 PITCH_RANGE_HZ = (50.0, 1000.0)
+BATCH = 64  # mels per vectorised chunk: bounds memory (irfft of n_fft per frame)
 SINE_POWER = 1.5  # summed bin power of a full-scale sine through the Hann window: its level is 0 dB
 
 
@@ -49,7 +50,7 @@ def _shape(power: np.ndarray, cfg: AudioConfig) -> dict[str, np.ndarray]:
     total = power.sum(axis=0) + POWER_FLOOR
     centroid = (hz * power).sum(axis=0) / total
     bandwidth = np.sqrt(((hz - centroid) ** 2 * power).sum(axis=0) / total)
-    p = power + power.max(axis=0) * 1e-8 + POWER_FLOOR  # floor relative to the peak: flatness must not follow loudness
+    p = power + power.max(axis=0) * 1e-8 + 1e-30  # floor relative to the peak: flatness must not follow loudness
     flatness = np.exp(np.log(p).mean(axis=0)) / p.mean(axis=0)
     return {"centroid_hz": centroid, "bandwidth_hz": bandwidth, "flatness": flatness}
 
@@ -83,23 +84,35 @@ def frame_descriptors(mel: np.ndarray, cfg: AudioConfig) -> dict[str, np.ndarray
 def region_descriptors(mel: np.ndarray, cfg: AudioConfig, start_frame: int = 0, end_frame: int | None = None) -> dict[str, float]:
     """Descriptors of mel frames [start_frame, end_frame) (mel frames, not code frames), summarised
     as the module docstring says. # mel [M, F] -> {name: float}"""
-    mel = np.asarray(mel, dtype=np.float64)
-    end_frame = mel.shape[1] if end_frame is None else end_frame
-    if not 0 <= start_frame < end_frame <= mel.shape[1]:
-        raise ValueError(f"mel region [{start_frame}, {end_frame}) outside {mel.shape[1]} frames")
-    region = mel[:, start_frame:end_frame]
-    power = power_spectrum(region, cfg)  # [K, n]
-    mean_power = power.mean(axis=1)  # [K]
-    out = {k: float(v) for k, v in _shape(mean_power, cfg).items()}
-    out["rms_db"] = float(10.0 * np.log10(mean_power.sum() / SINE_POWER + POWER_FLOOR))
-    previous = mel[:, start_frame - 1] if start_frame > 0 else None
-    out["onset_strength"] = float(_flux(region, previous).mean())
-    frame_power = power.sum(axis=0) + POWER_FLOOR  # [n]
-    out["pitch_salience"] = float((_salience(power, cfg) * frame_power).sum() / frame_power.sum())
-    return {name: out[name] for name in DESCRIPTORS}
+    out = batch_region_descriptors(np.asarray(mel)[None], cfg, start_frame, end_frame)
+    return {name: float(v[0]) for name, v in out.items()}
 
 
-def batch_region_descriptors(mels: np.ndarray, cfg: AudioConfig, start_frame: int, end_frame: int) -> dict[str, np.ndarray]:
-    """`region_descriptors` over a batch of equally long mels. # [B, M, F] -> {name: [B]}"""
-    rows = [region_descriptors(m, cfg, start_frame, end_frame) for m in mels]
-    return {name: np.array([r[name] for r in rows]) for name in DESCRIPTORS}
+def batch_region_descriptors(mels: np.ndarray, cfg: AudioConfig, start_frame: int = 0,
+                             end_frame: int | None = None) -> dict[str, np.ndarray]:
+    """`region_descriptors` over a batch of equally long mels, vectorised (one matrix product per
+    chunk of the batch: many small products are slow under a multi-threaded BLAS).
+    # [B, M, F] -> {name: [B]}"""
+    mels = np.asarray(mels, dtype=np.float64)
+    end_frame = mels.shape[2] if end_frame is None else end_frame
+    if mels.ndim != 3 or not 0 <= start_frame < end_frame <= mels.shape[2]:
+        raise ValueError(f"mel region [{start_frame}, {end_frame}) outside {mels.shape[-1]} frames of {mels.shape}")
+    parts = [_batch(mels[i:i + BATCH], cfg, start_frame, end_frame) for i in range(0, len(mels), BATCH)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in DESCRIPTORS}
+
+
+def _batch(mels: np.ndarray, cfg: AudioConfig, start: int, end: int) -> dict[str, np.ndarray]:
+    b, m, n = mels.shape[0], mels.shape[1], end - start
+    region = mels[:, :, start:end]  # [B, M, n]
+    flat = region.transpose(1, 0, 2).reshape(m, b * n)  # [M, B*n]
+    power = power_spectrum(flat, cfg).reshape(-1, b, n)  # [K, B, n]
+    mean_power = power.mean(axis=2)  # [K, B]
+    out = _shape(mean_power, cfg)
+    out["rms_db"] = 10.0 * np.log10(mean_power.sum(axis=0) / SINE_POWER + POWER_FLOOR)
+    prev = mels[:, :, start - 1:start] if start > 0 else region[:, :, :1]  # [B, M, 1]
+    steps = np.diff(np.concatenate([prev, region], axis=2), axis=2)  # [B, M, n]
+    out["onset_strength"] = np.clip(steps, 0.0, None).mean(axis=(1, 2))
+    frame_power = power.sum(axis=0) + POWER_FLOOR  # [B, n]
+    salience = _salience(power.reshape(power.shape[0], b * n), cfg).reshape(b, n)
+    out["pitch_salience"] = (salience * frame_power).sum(axis=1) / frame_power.sum(axis=1)
+    return {name: np.asarray(out[name], dtype=np.float64) for name in DESCRIPTORS}

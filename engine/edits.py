@@ -325,3 +325,37 @@ def encode_audio(model: Any, path: str) -> Codes:
 
     cfg = model.config.audio
     return model.encode(load_audio(path, cfg.sample_rate, cfg.min_duration_s))
+
+
+# ---------------------------------------------------------------- audition
+
+def held_code(codes: Codes, level: int, code: int, n_frames: int, at_frame: int = 0) -> Codes:
+    """A grid that holds one code for `n_frames`, in context: every frame is the grid's column at
+    `at_frame` with `level` set to `code` (a code alone, without the other levels, is not a sound
+    the model ever made). # -> [Q, n_frames]"""
+    level, code, at = check_level(codes, level), check_code(codes, code), check_frame(codes, at_frame, "at_frame")
+    if not _is_int(n_frames) or not 1 <= n_frames <= MAX_AUDITION_FRAMES:
+        raise EditError(f"frames to hold must be 1..{MAX_AUDITION_FRAMES}, got {n_frames!r}")
+    column = np.array(codes.indices[:, at])
+    column[level] = code
+    return codes.with_indices(np.repeat(column[:, None], int(n_frames), axis=1))
+
+
+def render_region(model: Any, codes: Codes, start_frame: int | None = None, end_frame: int | None = None,
+                  n_iter: int = 32) -> Any:
+    """Audio of code frames [start_frame, end_frame) (default: the whole grid) for preview. The
+    region is decoded with the decoder's receptive field of real context around it, then cut, so it
+    sounds as it does inside the grid. -> Audio"""
+    from engine.audio import Audio
+
+    start, end = check_region(codes, 0 if start_frame is None else start_frame,
+                              codes.n_frames if end_frame is None else end_frame)
+    pad = int(model.codec.decoder_receptive_field_frames)
+    lo, hi = max(0, start - pad), min(codes.n_frames, end + pad)
+    audio = model.render(codes.with_indices(codes.indices[:, lo:hi]), n_iter=n_iter)
+    samples_per_frame = model.config.codec.time_stride * model.config.audio.hop_length
+    cut = audio.samples[(start - lo) * samples_per_frame:(end - lo) * samples_per_frame]
+    return Audio(np.ascontiguousarray(cut), audio.sample_rate, "audition")
+
+
+MAX_AUDITION_FRAMES = 4096

@@ -13,7 +13,7 @@ which `distill export` calls.
 
 Labels JSON:
     {"version": 1, "model_id", "descriptors": [...], "families": [{"index", "name", "colour"}],
-     "context": {"windows", "hold_frames", "pad_frames"},
+     "context": {"windows": [C][Q][W] code windows, "hold_frames", "pad_frames"},
      "levels": [{"level", "descriptors": {name: [K floats]}, "names": [K], "traits": [K lists],
                  "families": [K ints]}]}
 """
@@ -27,7 +27,7 @@ import torch
 from engine.audio import Audio
 from engine.bundle import Bundle
 from engine.codes import Codes
-from engine.descriptors import DESCRIPTORS, region_descriptors
+from engine.descriptors import DESCRIPTORS, batch_region_descriptors
 from engine.errors import InputError
 
 LABELS_VERSION = 1
@@ -98,7 +98,8 @@ def measure_codes(model: Any, windows: np.ndarray, hold_frames: int) -> np.ndarr
         batch[q, :, :, q, pad:pad + hold_frames] = np.arange(k)[:, None, None]
     mels = decode_windows(model, batch.reshape(-1, q_levels, windows.shape[-1]))  # [Q*K*C, M, W*stride]
     start, end = pad * stride, (pad + hold_frames) * stride
-    values = np.array([[region_descriptors(m, cfg.audio, start, end)[d] for d in DESCRIPTORS] for m in mels])
+    found = batch_region_descriptors(mels, cfg.audio, start, end)
+    values = np.stack([found[d] for d in DESCRIPTORS], axis=1)  # [Q*K*C, D]
     return values.reshape(q_levels, k, c, len(DESCRIPTORS)).mean(axis=2)
 
 
@@ -118,15 +119,21 @@ def name_codes(values: np.ndarray) -> tuple[list[str], list[list[str]], list[int
 
 
 def compute_labels(model: Any, audios: Sequence[Audio] | None = None, codes: Sequence[Codes] | None = None,
+                   mels: Sequence[np.ndarray] | None = None, windows: np.ndarray | None = None,
                    n_windows: int = 8, hold_frames: int = 4, seed: int = 0) -> dict:
-    """Labels (module docstring) for every level and code of `model`, measured in contexts taken
-    from `codes` (grids of this model) or from `audios` (encoded here)."""
-    if codes is None and audios is None:
-        raise InputError("labels need the training sounds or their codes for context")
-    grids = [c.indices for c in codes] if codes is not None else [model.encode(a).indices for a in audios]
-    if not grids:
-        raise InputError("labels need at least one sound for context")
-    windows = context_windows(model, grids, n_windows, hold_frames, seed)
+    """Labels (module docstring) for every level and code of `model`, measured in context windows
+    taken from `codes` (grids of this model), `mels` (training mels [M, F], e.g. `TrainResult.mels`),
+    or `audios` (encoded here), or given directly as `windows` [C, Q, W] (what the labels store, so
+    `distill export` can recompute them without the training data)."""
+    if windows is None:
+        grids = context_grids(model, audios, codes, mels)
+        windows = context_windows(model, grids, n_windows, hold_frames, seed)
+    windows = np.asarray(windows, dtype=np.int64)
+    pad = pad_frames(model)
+    if windows.ndim != 3 or windows.shape[1] != model.config.codec.levels or windows.shape[2] <= 2 * pad:
+        raise InputError(f"label context windows must be [C, {model.config.codec.levels}, > {2 * pad}], "
+                         f"got {list(windows.shape)}")
+    hold_frames = windows.shape[2] - 2 * pad
     values = measure_codes(model, windows, hold_frames)  # [Q, K, D]
     levels = []
     for q, level_values in enumerate(values):
@@ -139,15 +146,46 @@ def compute_labels(model: Any, audios: Sequence[Audio] | None = None, codes: Seq
     return {
         "version": LABELS_VERSION, "model_id": model.model_id, "descriptors": list(DESCRIPTORS),
         "families": [{"index": i, "name": n, "colour": c} for i, (n, c) in enumerate(FAMILIES)],
-        "context": {"windows": int(len(windows)), "hold_frames": hold_frames, "pad_frames": pad_frames(model)},
+        "context": {"windows": windows.tolist(), "hold_frames": hold_frames, "pad_frames": pad},
         "levels": levels,
     }
 
 
+def context_grids(model: Any, audios: Sequence[Audio] | None, codes: Sequence[Codes] | None,
+                  mels: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    """Code grids to take contexts from, from whichever source is given. # -> [Q, F] each"""
+    from engine.mel import Mel
+
+    if codes is not None:
+        for c in codes:
+            model.check_codes(c)
+        grids = [c.indices for c in codes]
+    elif mels is not None:
+        rate = model.config.audio.frame_rate_hz
+        grids = [model.encode_mel(Mel(np.asarray(m, dtype=np.float32), rate)).indices for m in mels]
+    elif audios is not None:
+        grids = [model.encode(a).indices for a in audios]
+    else:
+        raise InputError("labels need the training sounds (or their codes or mels) for context")
+    if not grids:
+        raise InputError("labels need at least one sound for context")
+    return grids
+
+
 def label_bundle(model: Any, audios: Sequence[Audio] | None = None, codes: Sequence[Codes] | None = None,
-                 **options: Any) -> Bundle:
-    """The model's bundle with fresh labels in `meta["labels"]` (what `distill export` saves)."""
-    return model.bundle.with_meta(labels=compute_labels(model, audios, codes, **options))
+                 mels: Sequence[np.ndarray] | None = None, **options: Any) -> Bundle:
+    """The model's bundle with fresh labels in `meta["labels"]` (what `distill train` and
+    `distill export` save). With no sounds given, the context windows stored with the model's
+    current labels are measured again (so export works without the training data); with none
+    stored either, it raises InputError."""
+    if audios is None and codes is None and mels is None and "windows" not in options:
+        stored = model.bundle.meta.get("labels")
+        windows = stored.get("context", {}).get("windows") if isinstance(stored, dict) else None
+        if windows is None:
+            raise InputError("this model has no stored label contexts: give the training sounds "
+                             "(e.g. `distill export MODEL --data DATA_DIR`)")
+        options["windows"] = np.asarray(windows, dtype=np.int64)
+    return model.bundle.with_meta(labels=compute_labels(model, audios, codes, mels, **options))
 
 
 def model_labels(model: Any) -> dict | None:

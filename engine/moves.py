@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.audio import Audio
 from engine.codes import Codes
-from engine.descriptors import DESCRIPTORS, region_descriptors
+from engine.descriptors import DESCRIPTORS, batch_region_descriptors, region_descriptors
 from engine.edits import EditError, check_region, code_vectors, editable_levels, requantize
 from engine.errors import InputError
 from engine.labels import compute_labels, decode_windows, descriptor_table, model_labels, pad_frames
@@ -34,7 +34,10 @@ MOVES = {
 }
 STEP_SHARES = (0.125, 0.25, 0.5, 1.0)
 SMOOTH_WIDTHS = (3, 5, 9)  # frames of the box filters "smoother" tries  # rank steps tried, as shares of the codebook size
-SILENT_DB = -60.0  # evaluation regions quieter than this are skipped: a move on silence means nothing
+# Evaluation skips regions more than SILENT_BELOW_PEAK_DB under their clip's loudest frame (or
+# under SILENT_DB): a move on silence means nothing.
+SILENT_BELOW_PEAK_DB = 40.0
+SILENT_DB = -90.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def measure(model: Any, grids: Sequence[np.ndarray], descriptor: str, start: int
     lo, hi = max(0, start - pad), min(grids[0].shape[1], end + pad)
     mels = decode_windows(model, np.stack([g[:, lo:hi] for g in grids]))
     a, b = (start - lo) * stride, (end - lo) * stride
-    return np.array([region_descriptors(m, model.config.audio, a, b)[descriptor] for m in mels])
+    return batch_region_descriptors(mels, model.config.audio, a, b)[descriptor]
 
 
 def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame: int, amount: float = 1.0,
@@ -176,12 +179,33 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
         found += bridge_candidates(codes, books, start, end, editable)
     values = measure(model, [codes.indices] + [g for _, g in found], descriptor, start, end)
     gains = direction * (values[1:] - values[0])  # [N] change in the named direction
+    if not found or gains.max() <= 0:  # the ordering failed in this context: try the other orderings
+        found = hold_candidates(codes, start, end, editable)  # and every held code
+        for other in DESCRIPTORS:
+            for sign in (1, -1):
+                if (other, sign) != (descriptor, direction):
+                    found += candidates(codes, table, other, sign, start, end, editable)
+        values = measure(model, [codes.indices] + [g for _, g in found], descriptor, start, end)
+        gains = direction * (values[1:] - values[0])
     if not found or gains.max() <= 0:
         return MoveResult(codes, move, None, float(values[0]), float(values[0]), False)
     good = np.flatnonzero(gains > 0)
     pick = good[np.argmin(np.abs(gains[good] - amount * gains.max()))]
     level, grid = found[pick]
     return MoveResult(codes.with_indices(grid), move, level, float(values[0]), float(values[1 + pick]), True)
+
+
+def hold_candidates(codes: Codes, start: int, end: int, levels: Sequence[int]) -> list[tuple[int, np.ndarray]]:
+    """The fallback: one level holding one code over the region, for every level and code (Q x K
+    windows to decode, so only when the ordered candidates all failed). -> [(level, [Q, F])]"""
+    out = []
+    for q in levels:
+        for code in range(codes.codebook_size):
+            grid = np.array(codes.indices)
+            grid[q, start:end] = code
+            if not np.array_equal(grid, codes.indices):
+                out.append((q, grid))
+    return out
 
 
 def evaluate_moves(model: Any, audios: Sequence[Audio], n_regions: int = 100, seed: int = 0,
@@ -198,15 +222,15 @@ def evaluate_moves(model: Any, audios: Sequence[Audio], n_regions: int = 100, se
         labels = model_labels(model) or compute_labels(model, codes=grids, seed=seed)
     regions = _eval_regions(model, grids, n_regions, region_frames, rng)
     stride = model.config.codec.time_stride
+    cfg = model.config.audio
+    base_mels = [model.decode(g).values for g in grids]
     shares, changes = {}, {}
     for name, (descriptor, direction) in MOVES.items():
         ok, deltas = 0, []
         for i, start, end in regions:
             result = apply_move(model, grids[i], name, start, end, labels=labels, verify=verify)
-            before = region_descriptors(model.decode(grids[i]).values, model.config.audio,
-                                        start * stride, end * stride)[descriptor]
-            after = region_descriptors(model.decode(result.codes).values, model.config.audio,
-                                       start * stride, end * stride)[descriptor]
+            before = region_descriptors(base_mels[i], cfg, start * stride, end * stride)[descriptor]
+            after = region_descriptors(model.decode(result.codes).values, cfg, start * stride, end * stride)[descriptor]
             ok += direction * (after - before) > 0
             deltas.append(after - before)
         shares[name] = round(ok / max(len(regions), 1), 4)
@@ -216,9 +240,13 @@ def evaluate_moves(model: Any, audios: Sequence[Audio], n_regions: int = 100, se
 
 def _eval_regions(model: Any, grids: Sequence[Codes], n: int, region_frames: tuple[int, int],
                   rng: np.random.Generator) -> list[tuple[int, int, int]]:
-    """(clip, start, end) triples: random lengths in `region_frames`, louder than SILENT_DB."""
+    """(clip, start, end) triples: random lengths in `region_frames`, not silent (SILENT_*)."""
+    from engine.descriptors import frame_descriptors
+
     stride = model.config.codec.time_stride
     mels = [model.decode(g).values for g in grids]
+    floors = [max(SILENT_DB, frame_descriptors(m, model.config.audio)["rms_db"].max() - SILENT_BELOW_PEAK_DB)
+              for m in mels]
     out, tries = [], 0
     while len(out) < n and tries < 50 * n:
         tries += 1
@@ -229,7 +257,7 @@ def _eval_regions(model: Any, grids: Sequence[Codes], n: int, region_frames: tup
             continue
         start = int(rng.integers(0, f - length + 1))
         level = region_descriptors(mels[i], model.config.audio, start * stride, (start + length) * stride)["rms_db"]
-        if level > SILENT_DB:
+        if level > floors[i]:
             out.append((i, start, start + length))
     if not out:
         raise InputError("no non-silent regions to evaluate moves on")
