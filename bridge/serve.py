@@ -66,7 +66,10 @@ class BridgeAudio:
     def __init__(self, bridge) -> None:
         self.bridge = bridge
         self._model: Any = None
-        self._decode: Callable[[Codes], Any] | None = None
+        self._live: Any = None  # engine.runtime.LiveDecoder
+        self._loop: Any = None  # its LiveLoop over the current grid
+        self._grid: Codes | None = None
+        self._grid_playing = False  # False while an audition replaced the grid's audio
         self._jobs: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
         self._thread.start()
@@ -75,36 +78,62 @@ class BridgeAudio:
         return self.bridge.device["name"] if self.bridge.device else "none"
 
     def set_model(self, model: Any, model_path: Path) -> None:
-        self._model = model
-        self._decode = model.render  # torch + Griffin-Lim; the live ONNX decoder replaces it when present
+        """The live path decodes with the torch-free ONNX `LiveDecoder` and re-decodes only what an
+        edit touches; a bundle without ONNX graphs falls back to the torch decoder (whole grid)."""
+        from engine.runtime import LiveDecoder
+        self._model, self._loop, self._live = model, None, None
         try:
-            from engine.runtime import LiveDecoder  # noqa: F401  (issue 4: torch-free, incremental)
-            decoder = LiveDecoder.from_bundle(model.bundle)
-            self._decode = decoder.render
-        except Exception:
-            pass
+            self._live = LiveDecoder(model.bundle)
+        except InputError as e:
+            print(f"distill serve: {e}; decoding with torch instead (slower edits)", file=sys.stderr)
 
     def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
-        self._jobs.put(("voice", codes))
+        self._jobs.put(("grid", codes))
 
     def audition(self, codes: Codes) -> None:
-        if self._decode is None:
+        if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
+        self._require_device()
         self._jobs.put(("audition", codes))
 
     def _decode_loop(self) -> None:
         while True:
             kind, codes = self._jobs.get()
-            while not self._jobs.empty():  # coalesce: only the newest grid matters
+            while not self._jobs.empty():  # coalesce: only the newest request matters
                 kind, codes = self._jobs.get()
             try:
-                audio = self._decode(codes)
-                self.bridge.set_audio(audio.samples, audio.sample_rate)
-                if kind == "audition":
+                if kind == "grid":
+                    self._show_grid(codes)
+                else:  # audition: the clip replaces the grid until the grid changes or /play
+                    self._grid_playing = False
+                    samples, rate = self._render_samples(codes)
+                    self.bridge.set_loop(None, None)
+                    self.bridge.set_audio(samples, rate)
                     self.bridge.seek(0.0)
                     self.bridge.play()
             except Exception as e:
                 print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
+
+    def _render_samples(self, codes: Codes) -> tuple[Any, int]:
+        if self._live is not None:
+            return self._live.render(codes), self._live.spec.audio.sample_rate
+        audio = self._model.render(codes)
+        return audio.samples, audio.sample_rate
+
+    def _show_grid(self, codes: Codes) -> None:
+        self._grid = codes
+        if self._live is None:
+            samples, rate = self._render_samples(codes)
+            self.bridge.set_audio(samples, rate)
+        elif self._loop is None or self._loop.codes.indices.shape != codes.indices.shape or not self._grid_playing:
+            self._loop = self._live.loop(codes)
+            self.bridge.set_audio(self._loop.samples, self._live.spec.audio.sample_rate)
+        else:
+            splice = self._loop.edit(codes)  # only the frames the edit touched, crossfaded in
+            if splice is not None:
+                self.bridge.set_audio(self._loop.samples, self._live.spec.audio.sample_rate,
+                                      changed=(splice.start, splice.stop))
+        self._grid_playing = True
 
     def _require_device(self) -> None:
         if self.bridge.device is None:
@@ -112,6 +141,8 @@ class BridgeAudio:
 
     def play(self) -> None:
         self._require_device()
+        if not self._grid_playing and self._grid is not None:
+            self._jobs.put(("grid", self._grid))  # back from an audition
         self.bridge.play()
 
     def stop(self) -> None:
@@ -168,9 +199,9 @@ class BridgeAudio:
         if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
         progress(0.1, "decoding")
-        audio = self._model.render(codes)
+        samples, rate = self._render_samples(codes)  # the live decoder: a clip sounds as it played
         progress(0.6, "rendering through the effect chain")
-        return self.bridge.render(audio.samples, audio.sample_rate, clips_dir=str(folder), format=settings.format,
+        return self.bridge.render(samples, rate, clips_dir=str(folder), format=settings.format,
                                   bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth,
                                   out_sample_rate=settings.sample_rate,
                                   loudness_lufs=-14.0 if settings.normalize else None, name=Path(name).name)

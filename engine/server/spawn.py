@@ -43,6 +43,13 @@ class ServeProcess:
         err = self.stop()
         raise RuntimeError(f"distill serve did not start: {' | '.join(self.banner)} {err[-2000:]}")
 
+    def stderr_text(self) -> str:
+        """What the server has written to stderr so far."""
+        self.stderr.flush()
+        with open(self.stderr.fileno(), closefd=False) as f:
+            f.seek(0)
+            return f.read()
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

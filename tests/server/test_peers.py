@@ -28,7 +28,8 @@ def free_udp_port() -> int:
 def serve(tiny_library):
     reply_port = free_udp_port()
     with ServeProcess("--models-dir", str(tiny_library / "models"), "--clips-dir", str(tiny_library / "clips"),
-                      "--input-dir", str(tiny_library / "inputs"), "--reply-port", str(reply_port)) as proc:
+                      "--input-dir", str(tiny_library / "inputs"), "--reply-port", str(reply_port),
+                      "--device", "no-such-device-xyz") as proc:  # and no audio device: still serves
         proc.reply_port = reply_port
         yield proc
 
@@ -99,3 +100,19 @@ def test_pure_data_ping_load_generate_undo_status(serve):
                      "distill: done /generate", "distill: done /undo", "distill: status model tiny"):
         assert expected in log, log[-3000:]
     assert "distill: fail" not in log, log[-3000:]
+
+
+def test_without_a_device_it_says_so_and_keeps_serving_and_rendering(serve):
+    client = OscClient(serve.osc_port)
+    client.send("/notify", 1, client.port)  # take the replies back from the shared reply port
+    assert client.recv() == ("/done", ["/notify"])
+    assert client.answer("/model/load", "tiny")[0] == "/done"
+    reply = client.answer("/play")
+    assert reply[0] == "/fail" and "device" in reply[1][1]
+    done = client.answer("/render", "offline")
+    assert done[0] == "/done" and Path(done[1][1]).stat().st_size > 1000
+    pairs = client.answer("/status")[1]
+    assert dict(zip(pairs[::2], pairs[1::2]))["audio"] == "none"
+    assert "no-such-device-xyz" in serve.stderr_text() or "no usable audio output" in serve.stderr_text()
+    assert any("no audio device" in line for line in serve.banner)
+    client.close()

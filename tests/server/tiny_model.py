@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 
-def make_tiny_model(path: Path, seed: int = 0, labels: bool = True) -> Path:
+def make_tiny_model(path: Path, seed: int = 0, labels: bool = True, onnx: bool = False) -> Path:
     import torch
 
     from engine.bundle import Bundle, save_bundle
@@ -36,6 +36,9 @@ def make_tiny_model(path: Path, seed: int = 0, labels: bool = True) -> Path:
         grids = [Codes(rng.integers(0, 8, (2, 64)).astype(np.int64), 8, model.code_frame_rate_hz, model.model_id)
                  for _ in range(3)]
         bundle = label_bundle(model, codes=grids)
+    if onnx:  # the ONNX decoder graph the torch-free live path needs (a few seconds)
+        from engine.export import export_bundle
+        bundle = export_bundle(bundle)
     return save_bundle(path, bundle)
 
 
