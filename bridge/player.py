@@ -355,6 +355,7 @@ class Player:
         dry = self._dry
         if not self._playing and self._transport_gain == 0.0:
             dry.fill(0.0)  # stopped: the position stays, the effects still ring out
+            self._fade = None  # nothing audible to fade from; queued scenes must not wait on it
         else:
             self._position = mix_scene(self._scene, self._position, dry)
             if self._fade is not None:

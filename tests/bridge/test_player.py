@@ -152,3 +152,18 @@ def test_bad_input_is_refused_with_the_field_named():
         PlayerConfig(block_size=32)
     with pytest.raises(InputError, match="NaN"):
         p.set_audio(np.array([0.0, np.nan], np.float32), 48000)
+
+
+def test_edits_while_stopped_take_effect_at_once_and_play_from_the_position():
+    x, y = make_signal(0.5, seed=3), make_signal(0.5, seed=4)
+    p = Player(PlayerConfig(block_size=BLOCK, crossfade_ms=20.0, ramp_ms=2.0))
+    p.set_audio(x, 48000)
+    p.play()
+    p.pull(BLOCK * 8)
+    p.set_audio(y, 48000)
+    p.stop()  # the stop ramp ends before the 20 ms crossfade would
+    p.pull(BLOCK * 8)
+    z = make_signal(0.5, seed=5)
+    p.set_audio(z, 48000)
+    p.pull(BLOCK * 2)
+    assert p.scene.voices[0].source is z and p._scene.voices[0].source is z
