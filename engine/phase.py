@@ -61,8 +61,9 @@ def stft(samples: np.ndarray, n_frames: int, cfg: AudioConfig) -> np.ndarray:
     body = samples[: max(need - half, 0)]
     padded[half: half + len(body)] = body
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length][:n_frames]
-    spectrum = np.fft.rfft(frames * analysis_window(cfg.n_fft), axis=-1)  # [F, K]
-    return (spectrum.T / _scale(cfg.n_fft)).astype(np.complex64)
+    # float64 on purpose: numpy 2.4's float32 rfft path measured ~4x slower than its float64 one.
+    spectrum = np.fft.rfft(frames * analysis_window(cfg.n_fft).astype(np.float64), axis=-1)  # [F, K]
+    return (spectrum.T * (1.0 / _scale(cfg.n_fft))).astype(np.complex64)
 
 
 def overlap_add(frames: np.ndarray, cfg: AudioConfig) -> np.ndarray:

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Phase reconstruction quality: the shipped method (PGHI) against fast Griffin-Lim 32/64/128.
+
+Every method gets the same input: the log-mel of a real file (no codec in between, so only phase
+reconstruction is measured). Per method, averaged over files:
+    spectral_convergence  || |STFT(y)| - |STFT(x)| || / || |STFT(x)| ||  against the original x
+    target_convergence    the same against the magnitude the mel implies (what every method aims at)
+    lsd_db                log-spectral distance to the original, dB (RMS over bins, mean over frames)
+    mel_l1                mean |mel(y) - mel(x)|, normalised-dB units (0..1)
+    ms_per_audio_s        one core
+Lower is better everywhere. `tools/eval` calls `evaluate`; run alone:
+    tools/eval_phase.py [DATA_DIR] [--files 12] [--seconds 3] [--json OUT.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.audio import Audio, scan_folder  # noqa: E402
+from engine.config import AudioConfig  # noqa: E402
+from engine.mel import Mel, mel_spectrogram, mel_to_magnitude  # noqa: E402
+from engine.phase import griffin_lim, pghi, pghi_griffin_lim, single_thread_blas, stft  # noqa: E402
+
+SHIPPED = "pghi"
+
+
+def methods() -> dict[str, Callable[[Mel, AudioConfig], Audio]]:
+    return {
+        SHIPPED: pghi,
+        "pghi+gl8": lambda mel, cfg: pghi_griffin_lim(mel, cfg, n_iter=8),
+        "gl32": lambda mel, cfg: griffin_lim(mel, cfg, n_iter=32),
+        "gl64": lambda mel, cfg: griffin_lim(mel, cfg, n_iter=64),
+        "gl128": lambda mel, cfg: griffin_lim(mel, cfg, n_iter=128),
+    }
+
+
+def _scores(rebuilt: np.ndarray, original: np.ndarray, mel: Mel, cfg: AudioConfig) -> dict[str, float]:
+    n_frames = mel.n_frames
+    truth = np.abs(stft(original, n_frames, cfg))
+    target = mel_to_magnitude(mel.values, cfg)
+    got = np.abs(stft(rebuilt, n_frames, cfg))
+    floor = 1e-5  # -100 dB, the mel floor
+    lsd = np.sqrt(np.mean((20 * np.log10(got + floor) - 20 * np.log10(truth + floor)) ** 2, axis=0)).mean()
+    mel_back = mel_spectrogram(Audio(rebuilt.astype(np.float32), cfg.sample_rate), cfg).values[:, :n_frames]
+    return {
+        "spectral_convergence": float(np.linalg.norm(got - truth) / np.linalg.norm(truth)),
+        "target_convergence": float(np.linalg.norm(got - target) / np.linalg.norm(target)),
+        "lsd_db": float(lsd),
+        "mel_l1": float(np.abs(mel_back - mel.values[:, : mel_back.shape[1]]).mean()),
+    }
+
+
+def evaluate(audios: list[Audio], cfg: AudioConfig, names: list[str] | None = None) -> dict:
+    """Scores each phase method on `audios` (mono at cfg.sample_rate); returns
+    {"shipped": name, "methods": {name: {metric: mean}}, "files": n, "audio_s": total}."""
+    single_thread_blas()
+    table = {name: fn for name, fn in methods().items() if names is None or name in names}
+    sums: dict[str, dict[str, float]] = {name: {} for name in table}
+    audio_s = 0.0
+    for audio in audios:
+        mel = mel_spectrogram(audio, cfg)
+        audio_s += audio.duration_s
+        for name, method in table.items():
+            started = time.perf_counter()
+            rebuilt = method(mel, cfg).samples
+            took = time.perf_counter() - started
+            row = _scores(rebuilt, audio.samples, mel, cfg)
+            row["ms"] = took * 1e3
+            for key, value in row.items():
+                sums[name][key] = sums[name].get(key, 0.0) + value
+    out = {}
+    for name, total in sums.items():
+        out[name] = {k: round(v / len(audios), 4) for k, v in total.items() if k != "ms"}
+        out[name]["ms_per_audio_s"] = round(total["ms"] / audio_s, 2)
+    return {"shipped": SHIPPED, "methods": out, "files": len(audios), "audio_s": round(audio_s, 2)}
+
+
+def held_out(data_dir: Path, cfg: AudioConfig, files: int, seconds: float) -> list[Audio]:
+    """Every k-th usable file (spread over the set), each cut to `seconds`."""
+    used, _ = scan_folder(data_dir, cfg.sample_rate, cfg.min_duration_s)
+    step = max(len(used) // max(files, 1), 1)
+    picked = used[::step][:files]
+    return [Audio(a.samples[: int(seconds * cfg.sample_rate)].copy(), a.sample_rate, a.source) for a in picked]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", nargs="?", default="/tmp/dev-sets/dev-mixed-120", type=Path)
+    parser.add_argument("--files", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args()
+    cfg = AudioConfig()
+    result = evaluate(held_out(args.data_dir, cfg, args.files, args.seconds), cfg)
+    text = json.dumps(result, indent=1)
+    if args.json:
+        args.json.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
