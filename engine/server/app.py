@@ -36,6 +36,7 @@ class ServeOptions:
     clips_dir: Path = Path("clips")
     input_dir: Path = Path.home()
     heartbeat_s: float = HEARTBEAT_S
+    train_overrides: tuple[str, ...] = ()  # `--set` values for every /train/start
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clips-dir", type=Path, default=Path("clips"), help="folder rendered clips go to")
     p.add_argument("--input-dir", type=Path, default=Path.home(),
                    help="the one folder OSC clients may read audio and training folders from (default: home)")
+    p.add_argument("--train-set", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for models trained over OSC, e.g. codec.levels=2 (repeatable)")
 
 
 def options_from_args(args: argparse.Namespace) -> ServeOptions:
@@ -60,7 +63,8 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
             from engine.errors import InputError
             raise InputError(f"--{name.replace('_', '-')} {value} is not a port (0..65535)")
     return ServeOptions(args.host, args.osc_port, args.reply_port, None if args.web_port < 0 else args.web_port,
-                        args.model, args.models_dir, args.clips_dir, args.input_dir)
+                        args.model, args.models_dir, args.clips_dir, args.input_dir,
+                        train_overrides=tuple(args.train_overrides))
 
 
 class Server:
@@ -93,6 +97,7 @@ class Server:
         self._stop = asyncio.Event()
         roots = Roots.make(o.models_dir, o.clips_dir, o.input_dir)
         self.core = Core(roots, self.audio, self.post, self.log)
+        self.core.train_overrides = o.train_overrides
         osc, self.osc_port = await open_osc(self.core, o.host, o.osc_port, o.reply_port)
         if o.reply_port:  # the reply port hears notifications without asking
             self._subscribe_reply_port(osc, o.reply_port)

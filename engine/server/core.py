@@ -74,6 +74,7 @@ class Core:
         self.version = 0
         self.dirty = False
         self.render_settings = RenderSettings()
+        self.train_overrides: tuple[str, ...] = ()  # `--set` values for /train/start
         self.train_status = {"state": "idle", "epoch": 0, "epochs": 0, "train_loss": 0.0, "val_loss": 0.0}
         self._cpu = (time.monotonic(), time.process_time(), 0.0)
         self.post = post  # post(fn, *args): run fn on the dispatcher thread (from any thread)

@@ -272,3 +272,59 @@ def test_labels_and_perceptual_moves(loaded):
             assert "no code change" in reply[1][1]
         assert (grid(loaded) == before).all()
     assert moved >= 4  # random weights: most moves still find a code that goes the named way
+
+
+@pytest.fixture
+def train_server(dev_sets, tiny_library, tmp_path):
+    from engine.server.app import Server, ServeOptions
+    options = ServeOptions(osc_port=0, web_port=None, models_dir=tmp_path / "models",
+                           clips_dir=tmp_path / "clips", input_dir=dev_sets, heartbeat_s=0.5,
+                           train_overrides=("codec.hidden_channels=16", "codec.latent_dim=8", "codec.levels=2",
+                                            "codec.codebook_size=8", "codec.codebook_dim=4", "train.threads=1"))
+    srv = Server(options, log=lambda text: None).start_in_thread()
+    yield srv
+    srv.join()
+
+
+def test_training_reports_epochs_and_can_be_cancelled(train_server, tmp_path):
+    client = OscClient(train_server.osc_port, timeout_s=120)
+    assert client.answer("/train/start", "../etc", "x")[0] == "/fail"
+    assert client.answer("/train/start", "dev-tiny-5/nope", "x")[0] == "/fail"
+    client.send("/train/start", "dev-tiny-5", "cancelled-run", 5.0)
+    epoch = client.recv()
+    while epoch[0] != "/train/epoch":
+        epoch = client.recv()
+    assert epoch[1][0] >= 1 and epoch[1][1] > epoch[1][0]
+    state = client.answer("/train/progress")[1]
+    assert state[0] == "running" and state[1] >= 1
+    assert client.call("/ping", "still here")[-1] == ("/pong", ["still here"])
+    assert client.answer("/train/cancel") == ("/done", ["/train/cancel"])
+    while True:
+        msg = client.recv()
+        if msg[0] == "/fail" and msg[1][0] == "/train/start":
+            assert msg[1][1] == "cancelled"
+            break
+    assert client.answer("/train/progress")[1][0] == "cancelled"
+    assert not (tmp_path / "models" / "cancelled-run.distill").exists()
+    client.close()
+
+
+@pytest.mark.slow
+def test_training_over_osc_finishes_and_the_model_loads(train_server, tmp_path):
+    client = OscClient(train_server.osc_port, timeout_s=900)
+    client.send("/train/start", "dev-tiny-5", "trained", 0.2)
+    verdicts, health = [], []
+    while True:
+        msg = client.recv()
+        if msg[0] == "/train/health":
+            health.append(msg[1])
+        if msg[0] == "/train/verdict":
+            verdicts.append(msg[1])
+        if msg[0] in ("/done", "/fail") and msg[1][0] == "/train/start":
+            break
+    assert msg[0] == "/done" and msg[1][1].endswith("trained.distill"), msg
+    assert verdicts and verdicts[0][0] in ("green", "yellow", "red") and health
+    assert client.answer("/train/progress")[1][0] == "done"
+    assert client.call("/model/list")[-1] == ("/done", ["/model/list", 1])
+    assert client.answer("/model/load", "trained")[0] == "/done"
+    client.close()

@@ -162,6 +162,8 @@ def train_start(core, client, args):
     if core.train_status["state"] == "running":
         raise InputError("a training run is going on; send /train/cancel first")
     argv = [str(folder), "--out", str(out)] + (["--max-minutes", str(args[2])] if len(args) > 2 else [])
+    for item in core.train_overrides:
+        argv += ["--set", item]
     core.train_status = {"state": "running", "epoch": 0, "epochs": 0, "train_loss": 0.0, "val_loss": 0.0}
 
     def on_row(row: dict) -> None:  # worker thread: hand the row to the dispatcher
