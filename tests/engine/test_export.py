@@ -1,8 +1,7 @@
 """ONNX export: parity with torch at several lengths and batch sizes, bundle storage, CLI."""
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,6 @@ from engine.config import Config
 from engine.export import DECODER_FILE, DecoderGraph, export_bundle, export_decoder, parity, session_for
 from engine.model import codec_tensors, new_model_id, utc_now
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["codec.hidden_channels=32", "codec.levels=2", "codec.codebook_size=8", "codec.latent_dim=8",
         "codec.codebook_dim=4", "codec.kmeans_init=false", "audio.n_mels=16"]
 
@@ -65,17 +63,18 @@ def test_parity_detects_a_different_model() -> None:
     assert rows[0]["max_abs_diff"] > 1e-3
 
 
-def test_export_command_adds_graph_to_the_bundle(tmp_path: Path) -> None:
+def test_export_command_adds_graph_to_the_bundle(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
     path = save_bundle(tmp_path / "m.distill", tiny_bundle())
     assert DECODER_FILE not in load_bundle(path).files
-    run = subprocess.run([sys.executable, "-m", "engine.cli", "export", str(path), "--json"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
+    assert main(["export", str(path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
     loaded = load_bundle(path)
     assert DECODER_FILE in loaded.files and loaded.meta["onnx"]["parity_max_abs_diff"] <= 1e-4
+    assert printed["parity"] == loaded.meta["onnx"]["parity"]
 
 
-def test_export_command_on_a_missing_file_says_so(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "engine.cli", "export", str(tmp_path / "nope.distill")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2 and "no such model file" in run.stderr
+def test_export_command_on_a_missing_file_says_so(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+    assert main(["export", str(tmp_path / "nope.distill")]) == 2
+    assert "no such model file" in capsys.readouterr().err
