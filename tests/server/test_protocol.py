@@ -84,3 +84,16 @@ def test_grid_chunk_fits_the_safe_udp_payload():
     grid = np.full((4, 1000), 2**31 - 1, dtype=np.int64)
     for address, args in grid_chunks(grid, 2**31 - 1, 0, 1000):
         assert len(build_message(address, args)) <= protocol.SAFE_UDP_PAYLOAD_BYTES
+
+
+def test_engine_server_never_imports_the_bridge_or_sounddevice():
+    code = ("import sys; import engine.server.app, engine.server.web, engine.server.handlers, engine.library; "
+            "bad = [m for m in sys.modules if m == 'sounddevice' or m == 'bridge' or m.startswith('bridge.')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_cli_registers_serve_through_the_composition_root():
+    from engine.cli import COMMANDS
+    assert COMMANDS["serve"] == "bridge.serve" and COMMANDS["models"] == "engine.commands.models"

@@ -328,3 +328,24 @@ def test_training_over_osc_finishes_and_the_model_loads(train_server, tmp_path):
     assert client.call("/model/list")[-1] == ("/done", ["/model/list", 1])
     assert client.answer("/model/load", "trained")[0] == "/done"
     client.close()
+
+
+@pytest.mark.slow
+def test_export_over_osc_adds_the_onnx_graph(tiny_library, tmp_path):
+    import shutil
+    from engine.server.app import Server, ServeOptions
+    (tmp_path / "models").mkdir()
+    shutil.copy(tiny_library / "models" / "tiny.distill", tmp_path / "models" / "copy.distill")
+    srv = Server(ServeOptions(osc_port=0, web_port=None, models_dir=tmp_path / "models", clips_dir=tmp_path,
+                              input_dir=tmp_path), log=lambda text: None).start_in_thread()
+    try:
+        client = OscClient(srv.osc_port, timeout_s=300)
+        assert client.answer("/model/load", "copy")[0] == "/done"
+        info = dict(zip(*[iter(client.answer("/model/info")[1])] * 2))
+        assert info["has_onnx"] == 0
+        assert client.answer("/model/export")[0] == "/done"
+        info = dict(zip(*[iter(client.answer("/model/info")[1])] * 2))
+        assert info["has_onnx"] == 1
+        client.close()
+    finally:
+        srv.join()
