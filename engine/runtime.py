@@ -8,6 +8,7 @@ time stride and the decoder's receptive field (`meta["onnx"]`, written by `disti
     decoder = LiveDecoder("model.distill")
     audio = decoder.render(codes)                  # a whole grid  # [T]
     layered = decoder.render_voices([a, b, c])     # N voices, one batched call  # [N, T]
+    reader = decoder.block_reader(codes)           # streaming: reader.read(block_size)  # [block]
     loop = decoder.loop(codes)                     # keeps mel + phase for edits
     splice = loop.edit(new_codes)                  # re-decodes only what the edit touches
     buffer[splice.start: splice.stop] = splice.samples
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -31,7 +32,7 @@ from engine.codes import Codes, CodesError
 from engine.config import AudioConfig
 from engine.errors import InputError
 from engine.mel import mel_to_magnitude
-from engine.phase import (frames_envelope, integrate_phase, log_magnitude, n_samples_for, overlap_add,
+from engine.phase import (BlockReader, frames_envelope, integrate_phase, log_magnitude, n_samples_for, overlap_add,
                           pghi_samples, single_thread_blas, synthesise, time_advance)
 
 DECODER_FILE = "decoder.onnx"
@@ -131,6 +132,23 @@ class LiveDecoder:
             for i, row in zip(members, samples):
                 out[i] = row
         return out  # type: ignore[return-value]
+
+    def mel_chunks(self, codes: Codes, chunk_frames: int = 16) -> Iterator[np.ndarray]:
+        """Streams a grid's mel in chunks of `chunk_frames` code frames, each decoded with the
+        receptive field of context either side, so the chunks join into exactly the whole-grid
+        mel. Feed them to `engine.phase.BlockReader` for audio blocks. # yields [M, n * stride]"""
+        self.check(codes)
+        field, stride = self.spec.receptive_field_frames, self.spec.time_stride
+        for start in range(0, codes.n_frames, chunk_frames):
+            stop = min(start + chunk_frames, codes.n_frames)
+            lo, hi = max(start - field, 0), min(stop + field, codes.n_frames)
+            mel = self.decode_mel(codes.indices[None, :, lo:hi])[0]
+            yield mel[:, (start - lo) * stride: (stop - lo) * stride]
+
+    def block_reader(self, codes: Codes, chunk_frames: int = 16) -> BlockReader:
+        """Audio blocks of any size for a grid, decoded and phase-reconstructed as they are read."""
+        chunks = self.mel_chunks(codes, chunk_frames)
+        return BlockReader(self.spec.audio, lambda: next(chunks, None))
 
     def loop(self, codes: Codes) -> "LiveLoop":
         """Renders a grid and keeps what an incremental edit needs (mel and phase)."""

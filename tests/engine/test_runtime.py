@@ -153,3 +153,16 @@ def test_bundle_without_graphs_says_how_to_fix_it(exported, tmp_path: Path) -> N
     stale = replace(exported, model_id="0" * 16)
     with pytest.raises(LiveDecoderError, match="other weights.*distill export"):
         LiveDecoder(stale)
+
+
+@pytest.mark.parametrize("block_size", [64, 65, 256, 512, 2048])
+def test_streamed_blocks_from_codes_equal_the_whole_render(decoder, block_size: int) -> None:
+    codes = _codes(decoder, 45, seed=4)
+    whole = decoder.render(codes)
+    reader = decoder.block_reader(codes, chunk_frames=7)
+    blocks = []
+    while not reader.exhausted:
+        blocks.append(reader.read(block_size))
+    streamed = np.concatenate(blocks)
+    np.testing.assert_allclose(streamed[: len(whole)], whole, atol=TOLERANCE)
+    assert not np.any(streamed[len(whole):])
