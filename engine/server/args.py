@@ -40,13 +40,15 @@ def with_defaults(route: Route, args: list) -> list:
 
 def coerce(arg: Arg, value, address: str = "") -> int | float | str:
     where = f"{address} {arg.name}".strip()
-    if isinstance(value, bool) or value is None or isinstance(value, (bytes, tuple, list)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):  # JSON may send anything
         raise ArgError(f"{where} must be {_kind(arg.type)}, got {_describe(value)}")
     if arg.type == "*":
         if isinstance(value, str):
             return _check_string(value, where)
         if isinstance(value, float) and not math.isfinite(value):
             raise ArgError(f"{where} must be a finite number, got {value}")
+        if isinstance(value, int) and not -2**63 <= value < 2**63:
+            raise ArgError(f"{where} {value} does not fit a 64-bit int")
         return value
     if arg.type == "s":
         if not isinstance(value, str):
@@ -67,7 +69,12 @@ def coerce(arg: Arg, value, address: str = "") -> int | float | str:
         if not INT32_MIN <= value <= INT32_MAX:
             raise ArgError(f"{where} {value} does not fit a 32-bit int")
     else:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ArgError(f"{where} is too large a number") from None
+        if not math.isfinite(value):
+            raise ArgError(f"{where} must be a finite number, got {value}")
     if arg.minimum is not None and value < arg.minimum:
         raise ArgError(f"{where} must be at least {arg.minimum}, got {value}")
     if arg.maximum is not None and value > arg.maximum:
@@ -96,4 +103,6 @@ def _describe(value) -> str:
         return f"a {len(value)}-byte blob"
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
+    if isinstance(value, (list, tuple, dict)):
+        return f"a {type(value).__name__}"
     return f"{type(value).__name__} {value!r}"[:60]

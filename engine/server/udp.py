@@ -32,10 +32,7 @@ class OscProtocol(asyncio.DatagramProtocol):
         host, port = addr[0], addr[1]
         dest = [host, self.reply_port or port]
 
-        def make():
-            send = self.sender(dest)
-            return send
-        client = self.core.client(("osc", host, port), make)
+        client = self.core.client(("osc", host, port), lambda: self.sender(dest))
         if client.dest is None:
             client.dest = dest
             client.reply_port_hook = lambda p: dest.__setitem__(1, p)

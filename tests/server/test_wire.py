@@ -51,7 +51,7 @@ def test_deeply_nested_bundles_are_refused():
         parse_datagram(inner)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=256))
 def test_parser_never_raises_anything_but_malformed(data):
     try:
@@ -131,3 +131,19 @@ def test_absolute_paths_outside_and_symlinks_out_are_refused(root, tmp_path):
     with pytest.raises(PathRefused, match="symlink"):
         confine(root, "dirlink/secret.distill")
     assert issubclass(PathRefused, InputError)
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                     max_leaves=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(ROUTES_BY_ADDRESS)), st.lists(_json, max_size=7))
+def test_coercion_of_any_json_raises_only_arg_errors(address, args):
+    try:
+        out = coerce_args(ROUTES_BY_ADDRESS[address], args)
+    except ArgError:
+        return
+    for arg, value in zip(ROUTES_BY_ADDRESS[address].args, out):
+        assert type(value) is {"i": int, "f": float, "s": str}.get(arg.type, type(value))
