@@ -156,6 +156,12 @@
     const [epoch, level, utilization, perplexity, dead] = args.map(Number);
     epochEntry(epoch).levels[level] = utilization;
     S.lastHealth = S.lastHealth || []; S.lastHealth[level] = { utilization, perplexity, dead, verdict: String(args[5]) };
+    // live verdict while training: the worst level's, with every level's share of codes in use
+    const rank = { green: 0, yellow: 1, red: 2 };
+    const known = S.lastHealth.filter(Boolean);
+    const worst = known.reduce((w, h) => ((rank[h.verdict] ?? -1) > (rank[w] ?? -1) ? h.verdict : w), "");
+    const uses = known.map((h, q) => `L${q + 1} uses ${Math.round(h.utilization * 100)}%`).join(", ");
+    if (worst) setVerdict(worst, `epoch ${epoch} so far: ${uses}`);
     drawTraining();
   }
   function epochEntry(epoch) {

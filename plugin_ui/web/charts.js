@@ -26,15 +26,16 @@
   }
   function line(c, values, yMin, yMax, colour) {
     const { ctx, w, h, pad } = c, n = values.length;
-    ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.beginPath();
-    let started = false;
-    values.forEach((v, i) => {
+    const points = [];
+    values.forEach((v, i) => {   // epochs without a value (health is not measured every epoch) are skipped
       if (!Number.isFinite(v)) return;
-      const x = pad.l + (n > 1 ? (w - pad.l - pad.r) * i / (n - 1) : 0);
-      const y = h - pad.b - (h - pad.t - pad.b) * (v - yMin) / ((yMax - yMin) || 1);
-      if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
+      points.push([pad.l + (n > 1 ? (w - pad.l - pad.r) * i / (n - 1) : (w - pad.l - pad.r) / 2),
+        h - pad.b - (h - pad.t - pad.b) * (v - yMin) / ((yMax - yMin) || 1)]);
     });
+    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 2; ctx.beginPath();
+    points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
     ctx.stroke();
+    for (const [x, y] of points) { ctx.beginPath(); ctx.arc(x, y, 3, 0, 2 * Math.PI); ctx.fill(); }
   }
   function empty(c, text) { c.ctx.fillStyle = "#7d8597"; c.ctx.font = "13px system-ui, sans-serif"; c.ctx.fillText(text, c.pad.l + 8, c.h / 2); }
 

@@ -74,7 +74,10 @@
       }, { passive: false });
       new ResizeObserver(() => this.layout()).observe(canvas.parentElement);
     }
-    get cellH() { return this.model.levels > 6 ? 26 : 40; }
+    get cellH() {
+      if (document.body.classList.contains("compact")) return this.model.levels > 4 ? 12 : 22;  // Live's device strip
+      return this.model.levels > 6 ? 26 : 40;
+    }
     layout() {
       const dpr = window.devicePixelRatio || 1;
       const w = this.canvas.parentElement.clientWidth;
@@ -179,8 +182,8 @@
       ctx.font = "12px system-ui, sans-serif";
       for (let q = 0; q < this.model.levels; q++) {
         ctx.fillStyle = this.model.locked.has(q) ? "#6b7180" : "#d6dbe6";
-        const name = q === 0 ? "coarse" : q === this.model.levels - 1 ? "fine" : "";
-        ctx.fillText(`L${q + 1}${this.model.locked.has(q) ? " \u{1F512}" : ""}`, 8, RULER_H + q * ch + ch / 2 - 1);
+        const name = ch < 30 ? "" : q === 0 ? "coarse" : q === this.model.levels - 1 ? "fine" : "";
+        ctx.fillText(`L${q + 1}${this.model.locked.has(q) ? " \u{1F512}" : ""}`, 8, RULER_H + q * ch + ch / 2 + (name ? -1 : 4));
         if (name) { ctx.fillStyle = "#7d8597"; ctx.font = "10px system-ui, sans-serif"; ctx.fillText(name, 8, RULER_H + q * ch + ch / 2 + 11); ctx.font = "12px system-ui, sans-serif"; }
       }
     }

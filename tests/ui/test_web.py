@@ -169,3 +169,26 @@ def test_region_select_reverse_render_and_sampling(served, osc, browser):
     page.close()
     assert not problems, "\n".join(problems)
 
+
+
+@pytest.mark.slow
+def test_training_view_follows_a_real_training_run(served, browser, dev_sets):
+    """Start training on dev-tiny-5 from the Train tab: loss and codebook health arrive per epoch,
+    the verdict shows, and the new model lands in the library."""
+    shutil.copytree(dev_sets / "dev-tiny-5", served.root / "inputs" / "tiny5", dirs_exist_ok=True)
+    page, problems, _ = open_page(browser, served.url)
+    page.click(".tab[data-tab=train]")
+    page.fill("#train-data", "tiny5")
+    page.fill("#train-name", "ui-trained")
+    page.fill("#train-minutes", "1")
+    page.click("#train-start")
+    page.wait_for_function("document.getElementById('train-state').textContent.startsWith('Trained')", timeout=600000)
+    epochs = page.evaluate("Distill.state.epochs")
+    assert epochs and all(isinstance(e["loss"], float) for e in epochs), epochs
+    levels = [e["levels"] for e in epochs if e["levels"]]  # health is measured on some epochs only
+    assert levels and all(0 <= u <= 1 for lv in levels for u in lv), epochs
+    assert page.get_attribute("#verdict", "class").split()[-1] in ("green", "yellow", "red")
+    page.screenshot(path=str(ARTIFACTS / "training.png"))
+    assert (served.root / "models" / "ui-trained.distill").exists()
+    page.close()
+    assert not problems, "\n".join(problems)
