@@ -54,14 +54,17 @@ def pad_to(mel: np.ndarray, n_frames: int) -> np.ndarray:
     return np.pad(mel, ((0, 0), (0, n_frames - mel.shape[1])))
 
 
-def epoch_crops(mels: MelSet, chunk_frames: int, rng: np.random.Generator) -> np.ndarray:
-    """One epoch of random crops: ceil(F_i / chunk) per file. # [N, M, chunk_frames]"""
+def epoch_crops(mels: MelSet, chunk_frames: int, rng: np.random.Generator, min_crops: int = 0) -> np.ndarray:
+    """One epoch of random crops: ceil(F_i / chunk) per file, the whole round repeated until there
+    are at least `min_crops` (a 5-file set would otherwise make an epoch of two steps, all overhead).
+    # [N, M, chunk_frames]"""
     crops = []
-    for mel in mels.mels:
-        mel = pad_to(mel, chunk_frames)
-        count = -(-mel.shape[1] // chunk_frames)
-        for start in rng.integers(0, mel.shape[1] - chunk_frames + 1, size=count):
-            crops.append(mel[:, start:start + chunk_frames])
+    while not crops or len(crops) < min_crops:
+        for mel in mels.mels:
+            mel = pad_to(mel, chunk_frames)
+            count = -(-mel.shape[1] // chunk_frames)
+            for start in rng.integers(0, mel.shape[1] - chunk_frames + 1, size=count):
+                crops.append(mel[:, start:start + chunk_frames])
     order = rng.permutation(len(crops))
     return np.stack([crops[i] for i in order]).astype(np.float32)
 

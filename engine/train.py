@@ -34,6 +34,7 @@ from engine.quantizer import DROPPED
 
 WARMUP_EPOCHS = 3
 AUGMENT_PROBABILITY = 0.5
+MIN_CROPS_PER_EPOCH = 64  # so that an epoch of a tiny set is still several steps
 
 Progress = Callable[[dict], None]
 
@@ -181,7 +182,7 @@ def _train_epoch(codec, optimizer, train_set, config, epoch, warm, state, should
     """
     codec.train()
     rng = np.random.default_rng([config.train.seed, epoch])
-    crops = epoch_crops(train_set, _chunk_frames(config), rng)
+    crops = epoch_crops(train_set, _chunk_frames(config), rng, min_crops=MIN_CROPS_PER_EPOCH)
     if config.train.augment:
         crops = np.stack([augment_mel(c, rng) if rng.random() < AUGMENT_PROBABILITY else c for c in crops])
     batch = config.train.batch_size
