@@ -3,7 +3,8 @@
 The CLI's command registry (`engine/cli.py` COMMANDS) maps "serve" to this module by name, so
 `engine/` never imports `bridge` or `sounddevice`: the server talks to an `AudioPort` interface
 (`engine/server/ports.py`) and this module plugs the real `Bridge` in. Without `--device` the
-server runs with `OfflineAudio` (render only, no sound card needed); with `--device NAME` it opens
+bridge opens no device but hosts the effect chain and renders through it (no sound card needed;
+`OfflineAudio` when the bridge cannot even load); with `--device NAME` it opens
 the device, and if that fails it says so and keeps serving OSC and rendering.
 """
 from __future__ import annotations
@@ -33,9 +34,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     options = options_from_args(args)
-    audio: Any = OfflineAudio()
-    if args.device is not None:
-        audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir)
+    audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir)
     try:
         return run_server(options, audio)
     finally:
@@ -44,18 +43,21 @@ def run(args) -> int:
             close()
 
 
-def open_bridge_audio(device: str, sample_rate: int, block_size: int, clips_dir: Path):
-    """The bridge on `device`, or `OfflineAudio` with the reason when it cannot open."""
+def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, clips_dir: Path):
+    """The bridge on `device`; with no device (None, or one that cannot open) the bridge still
+    hosts the effect chain and renders through it, and transport says how to get sound. Without
+    the bridge at all (PortAudio missing), `OfflineAudio`."""
     try:
         from bridge.bridge import Bridge
-        device_arg: Any = int(device) if device.isdigit() else device
-        bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir))
+        device_arg: Any = int(device) if device and device.isdigit() else device
+        bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir), play_audio=device is not None)
     except (ImportError, OSError, InputError) as e:
-        print(f"distill serve: audio device {device!r} unavailable ({e}); serving OSC and rendering only",
+        print(f"distill serve: the bridge is unavailable ({e}); serving OSC and rendering only",
               file=sys.stderr)
         return OfflineAudio(f"no audio device ({e})")
-    if bridge.device is None:
-        print(f"distill serve: {bridge.message}; serving OSC and rendering only", file=sys.stderr)
+    if device is not None and bridge.device is None:
+        print(f"distill serve: audio device {device!r}: {bridge.message}; serving OSC and rendering only",
+              file=sys.stderr)
     return BridgeAudio(bridge)
 
 
@@ -88,7 +90,9 @@ class BridgeAudio:
             print(f"distill serve: {e}; decoding with torch instead (slower edits)", file=sys.stderr)
 
     def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
-        self._jobs.put(("grid", codes))
+        self._grid = codes
+        if self.bridge.device is not None:  # nothing plays without a device: decode when it does
+            self._jobs.put(("grid", codes))
 
     def audition(self, codes: Codes) -> None:
         if self._model is None:

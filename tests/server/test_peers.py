@@ -109,6 +109,9 @@ def test_without_a_device_it_says_so_and_keeps_serving_and_rendering(serve):
     assert client.answer("/model/load", "tiny")[0] == "/done"
     reply = client.answer("/play")
     assert reply[0] == "/fail" and "device" in reply[1][1]
+    assert client.answer("/fx/add", "Gain")[0] == "/done"  # the chain works without a device
+    assert client.answer("/fx/param", 0, "gain_db", -6)[0] == "/done"
+    assert client.call("/fx/list", skip=())[-1] == ("/done", ["/fx/list", 1])
     done = client.answer("/render", "offline")
     assert done[0] == "/done" and Path(done[1][1]).stat().st_size > 1000
     pairs = client.answer("/status")[1]
