@@ -110,6 +110,8 @@ class LiveDecoder:
 
     def decode_mel(self, indices: np.ndarray) -> np.ndarray:
         """One ONNX call. # codes [B, Q, F'] int64 -> mel [B, M, F' * time_stride] float32"""
+        if indices.shape[-1] == 0:  # the graph's convs refuse an empty time axis
+            return np.zeros((indices.shape[0], self.spec.audio.n_mels, 0), dtype=np.float32)
         return self.session.run(None, {"codes": np.ascontiguousarray(indices, dtype=np.int64)})[0]
 
     def render(self, codes: Codes) -> np.ndarray:

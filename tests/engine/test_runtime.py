@@ -166,3 +166,12 @@ def test_streamed_blocks_from_codes_equal_the_whole_render(decoder, block_size: 
     streamed = np.concatenate(blocks)
     np.testing.assert_allclose(streamed[: len(whole)], whole, atol=TOLERANCE)
     assert not np.any(streamed[len(whole):])
+
+
+@pytest.mark.parametrize("n_frames", [0, 1, 2])
+def test_tiny_grids(decoder, n_frames: int) -> None:
+    codes = _codes(decoder, n_frames) if n_frames else Codes(
+        np.zeros((decoder.spec.levels, 0), np.int64), decoder.spec.codebook_size, decoder.spec.code_frame_rate_hz)
+    expected = n_samples_for(n_frames * decoder.spec.time_stride, decoder.spec.audio.hop_length)
+    assert len(decoder.render(codes)) == expected
+    assert [len(v) for v in decoder.render_voices([codes, codes])] == [expected, expected]
