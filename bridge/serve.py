@@ -207,7 +207,8 @@ class BridgeAudio:
         progress(0.6, "rendering through the effect chain")
         return self.bridge.render(samples, rate, clips_dir=str(folder), format=settings.format,
                                   bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth,
-                                  out_sample_rate=settings.sample_rate,
+                                  out_sample_rate=settings.sample_rate, duration_s=settings.duration_s,
+                                  bars=settings.bars,
                                   loudness_lufs=-14.0 if settings.normalize else None, name=Path(name).name)
 
     def status(self) -> dict:

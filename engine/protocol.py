@@ -294,6 +294,10 @@ ROUTES: tuple[Route, ...] = (
                                _i("sample_rate", "the DAW's rate", minimum=8000, maximum=192000),
                                _i("normalize", "1 = loudness-normalise", minimum=0, maximum=1)),
           (_DONE,), "file format for later renders", "render"),
+    Route("/render/length", (_f("seconds", "clip length in seconds; 0 = the grid's own length", minimum=0.0,
+                                maximum=600.0),
+                             _f("bars", "clip length in bars at /tempo; 0 = use seconds", minimum=0.0, maximum=256.0)),
+          (_DONE,), "length of later renders (the grid is looped or cut to it)", "render"),
     # session
     Route("/session/save", (_s("name", "session name (default: next to the model)", optional=True),),
           (_done(_s("path", "the session file")),), "save grid, history, loop and effect chain", "session"),

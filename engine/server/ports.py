@@ -27,6 +27,8 @@ class RenderSettings:
     bit_depth: int = 24
     sample_rate: int = 48_000
     normalize: bool = False
+    duration_s: float | None = None  # None: the grid's own length
+    bars: float | None = None  # at the bridge's tempo; wins over duration_s
 
     def __post_init__(self) -> None:
         if self.format not in ("wav", "flac", "aiff"):
@@ -145,9 +147,14 @@ class OfflineAudio:
         from engine.audio import Audio, save_audio
         if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
+        if settings.bars is not None:
+            raise InputError("a length in bars needs the tempo of the bridge: start distill serve with the bridge")
         progress(0.1, "decoding")
         audio = self._model.render(codes)
         samples = audio.samples * np.float32(10 ** (self._gain_db / 20))
+        if settings.duration_s is not None:  # loop or cut the grid's audio to the length
+            n = int(round(settings.duration_s * audio.sample_rate))
+            samples = np.resize(samples, n) if samples.size else np.zeros(n, np.float32)
         if settings.normalize:
             peak = float(np.max(np.abs(samples))) if samples.size else 0.0
             if peak > 0:

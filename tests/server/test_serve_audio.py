@@ -59,6 +59,11 @@ def test_jack_device_plays_edits_and_renders_through_the_bridge(onnx_library):
             assert client.answer("/stop") == ("/done", ["/stop"])
             rendered = client.answer("/render", "through-bridge")
             assert rendered[0] == "/done" and os.path.getsize(rendered[1][1]) > 1000
+            assert client.answer("/tempo", 120)[0] == "/done"
+            assert client.answer("/render/length", 0, 1)[0] == "/done"  # one bar at 120 bpm: 2 s
+            from pedalboard.io import AudioFile
+            with AudioFile(client.answer("/render", "one-bar")[1][1]) as f:
+                assert abs(f.frames / f.samplerate - 2.0) < 0.01
             client.close()
     finally:
         jack.stop()

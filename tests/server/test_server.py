@@ -175,6 +175,12 @@ def test_render_and_session_save_load(loaded, tiny_library):
     with AudioFile(p1) as f:
         assert f.samplerate == 22050 and f.frames > 0
     assert loaded.answer("/render", "../escape")[1][1].startswith(str(tiny_library / "clips"))
+    assert loaded.answer("/render/length", 3, 0)[0] == "/done"
+    with AudioFile(loaded.answer("/render", "three seconds")[1][1]) as f:
+        assert f.frames == 3 * 22050
+    assert loaded.answer("/render/length", 0, 2)[0] == "/done"
+    assert loaded.answer("/render", "bars")[0] == "/fail"  # no bridge in this in-process server: no tempo
+    assert loaded.answer("/render/length", 0, 0)[0] == "/done"
     loaded.answer("/edit/set", 0, 2, 3)
     g = grid(loaded)
     saved = loaded.answer("/session/save", "mine")

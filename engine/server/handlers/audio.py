@@ -141,8 +141,16 @@ def fx_list(core, client, args):
 @handles("/render/settings")
 def render_settings(core, client, args):
     fmt, bit_depth, sample_rate, normalize = args
-    core.render_settings = RenderSettings(fmt, bit_depth, sample_rate, bool(normalize))
+    core.render_settings = replace(core.render_settings, format=fmt, bit_depth=bit_depth, sample_rate=sample_rate,
+                                   normalize=bool(normalize))
     return done("/render/settings")
+
+
+@handles("/render/length")
+def render_length(core, client, args):
+    seconds, bars = args
+    core.render_settings = replace(core.render_settings, duration_s=seconds or None, bars=bars or None)
+    return done("/render/length")
 
 
 def _render_job(core, address: str, name: str, codes) -> Job:
