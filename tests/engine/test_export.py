@@ -78,3 +78,17 @@ def test_export_command_on_a_missing_file_says_so(tmp_path: Path, capsys) -> Non
     from engine.cli import main
     assert main(["export", str(tmp_path / "nope.distill")]) == 2
     assert "no such model file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_dynamo_exporter_gives_the_same_graph_behaviour() -> None:
+    """The shipped export uses the TorchScript exporter (30x faster); the default dynamo one works
+    too, with dynamic axes and weights inside (external_data=False), should it be needed."""
+    from engine.model import Model
+    codec = Model(tiny_bundle()).codec
+    program = torch.onnx.export(DecoderGraph(codec).eval(), (torch.zeros(1, 2, 4, dtype=torch.int64),),
+                                dynamo=True, external_data=False, verbose=False,
+                                input_names=["codes"], output_names=["mel"],
+                                dynamic_shapes={"codes": {0: torch.export.Dim("batch"), 2: torch.export.Dim("frames")}})
+    rows = parity(codec, program.model_proto.SerializeToString(), frames=(1, 2, 1000), batches=(1, 2))
+    assert all(r["max_abs_diff"] <= 1e-4 for r in rows), rows
