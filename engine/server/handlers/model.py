@@ -262,7 +262,6 @@ def session_load(core, client, args):
     model_id = core.model.model_id
 
     def commit(session):
-        core.commit_session(session)
-        core.audio.fx_restore(session.present.effects)
+        core.commit_session(session)  # restores the saved effect chain when it differs
         return done("/session/load", core.version)
     return Job("/session/load", lambda progress, cancelled: load_session(path, model_id), commit)
