@@ -92,3 +92,17 @@ def test_the_dynamo_exporter_gives_the_same_graph_behaviour() -> None:
                                 dynamic_shapes={"codes": {0: torch.export.Dim("batch"), 2: torch.export.Dim("frames")}})
     rows = parity(codec, program.model_proto.SerializeToString(), frames=(1, 2, 1000), batches=(1, 2))
     assert all(r["max_abs_diff"] <= 1e-4 for r in rows), rows
+
+
+def test_export_again_replaces_the_graph_and_keeps_the_rest(tmp_path: Path) -> None:
+    bundle = export_bundle(tiny_bundle()).with_meta(report={"kept": True})
+    again = export_bundle(bundle)
+    assert list(again.files) == [DECODER_FILE] and again.meta["report"] == {"kept": True}
+    assert again.meta["onnx"]["model_id"] == bundle.model_id
+
+
+def test_export_of_a_bundle_without_codec_weights_says_so() -> None:
+    from dataclasses import replace
+    from engine.bundle import BundleError
+    with pytest.raises(BundleError, match="no codec weights"):
+        export_bundle(replace(tiny_bundle(), tensors={}))
