@@ -355,3 +355,16 @@ def test_export_over_osc_adds_the_onnx_graph(tiny_library, tmp_path):
         client.close()
     finally:
         srv.join()
+
+
+def test_a_region_job_never_overwrites_edits_made_while_it_ran(loaded):
+    assert loaded.answer("/generate", 20.0, 1)[0] == "/done"
+    loaded.send("/edit/regenerate", 0, 2, 0, 600, 9)  # seconds of work on the worker
+    assert loaded.answer("/edit/set", 1, 620, 3)[0] == "/done"  # answered at once, meanwhile
+    edited = grid(loaded)
+    while True:
+        msg = loaded.recv()
+        if msg[1] and msg[1][0] == "/edit/regenerate" and msg[0] in ("/done", "/fail"):
+            break
+    assert msg[0] == "/fail" and "grid changed" in msg[1][1]
+    assert (grid(loaded) == edited).all()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from engine import protocol
 from engine.errors import InputError
 from engine.server.core import grid_chunks
@@ -203,6 +205,13 @@ def _check_same_model(core, codes) -> None:
         raise InputError("the model changed while the job ran; its result was dropped")
 
 
+def _check_same_grid(core, base) -> None:
+    """A region job computed from `base` must not overwrite edits made while it ran."""
+    _check_same_model(core, base)
+    if core.session.codes is not base and not np.array_equal(core.session.codes.indices, base.indices):
+        raise InputError("the grid changed while the job ran; its result was dropped (send it again)")
+
+
 @handles("/edit/regenerate")
 def edit_regenerate(core, client, args):
     session, prior = _session(core), _require_prior(core)
@@ -217,7 +226,7 @@ def edit_regenerate(core, client, args):
         return _edits().regenerate(codes, prior, f0, f1, sampling, seed, locked)
 
     def commit(new):
-        _check_same_model(core, new)
+        _check_same_grid(core, codes)
         return _apply(core, "/edit/regenerate", new, "regenerate")
     return Job("/edit/regenerate", work, commit)
 
@@ -263,7 +272,7 @@ def _move_handler(name: str):
                               labels=labels)
 
         def commit(result):
-            _check_same_model(core, result.codes)
+            _check_same_grid(core, codes)
             if not result.moved:
                 raise InputError(f"no code change makes this region {name} (it stays as it was)")
             return _apply(core, address, result.codes, name)
