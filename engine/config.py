@@ -66,7 +66,7 @@ class PriorConfig:
     batch_size: int = 8
     learning_rate: float = 2e-3
     eval_every_steps: int = 20  # validation perplexity is checked this often
-    patience_steps: int = 200  # early stopping: steps without a better validation perplexity
+    patience_steps: int = 100  # early stopping: steps without a better validation perplexity
     max_steps: int = 3000
 
 

@@ -146,3 +146,41 @@ def test_seconds_are_checked():
     for bad in (0, -3, 1.5):
         with pytest.raises(InputError, match="frames"):
             generate(None, bad)  # type: ignore[arg-type]
+
+
+def spectral_flux(mel: np.ndarray) -> np.ndarray:
+    """Bin-wise change from frame to frame, summed over bins (rises and falls: a seam can go
+    either way). mel # [M, F] -> # [F-1]"""
+    return np.abs(np.diff(mel, axis=1)).sum(axis=0)
+
+
+def test_decoded_long_generation_has_no_spectral_flux_peak_at_window_joins(prior):
+    """The same check on sound: codes decoded by a codec (untrained: any fixed decoder maps a code
+    jump to a spectral jump) show no more spectral flux around window joins than elsewhere;
+    restarting the context at each window does show it."""
+    import torch
+
+    from engine.codec import Codec
+    from engine.config import AudioConfig, CodecConfig
+
+    torch.manual_seed(0)
+    codec = Codec(AudioConfig(n_mels=32), CodecConfig(hidden_channels=16, latent_dim=8, levels=Q, codebook_size=K,
+                                                      codebook_dim=4, kmeans_init=False)).eval()
+    stride, windows = 2, 12  # CodecConfig.time_stride
+
+    def flux(codes: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return spectral_flux(codec.decode_codes(torch.from_numpy(codes)[None])[0].numpy())
+
+    near = np.zeros(windows * WINDOW * stride - 1, dtype=bool)
+    for j in range(WINDOW, windows * WINDOW, WINDOW):
+        near[j * stride - 2 * stride: j * stride + 2 * stride] = True
+    ours, restarted = [], []
+    for seed in range(6):
+        ours.append(flux(generate(prior, windows * WINDOW, seed=seed)))
+        pieces = [generate(prior, WINDOW, seed=1000 * seed + i) for i in range(windows)]
+        restarted.append(flux(np.concatenate(pieces, axis=1)))
+    ours, restarted = np.stack(ours), np.stack(restarted)
+    elsewhere = ours[:, ~near].mean()
+    assert restarted[:, near].mean() > 1.5 * restarted[:, ~near].mean()  # seams show in the flux
+    assert ours[:, near].mean() <= 1.25 * elsewhere
