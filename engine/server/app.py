@@ -106,8 +106,15 @@ class Server:
             from engine.server.web import WebEndpoint
             web = WebEndpoint(self.core, o.host, o.web_port)
             self.web_port = await web.start()
-        if o.model:
-            self.core.handle(self._console_client(), "/model/load", [o.model])
+        if o.model:  # named on the command line by the user: a path anywhere, or a library name
+            path = Path(o.model).expanduser()
+            if path.is_file():
+                from engine.server.handlers.model import load_job
+                job = load_job(self.core, path.resolve())
+                job.reply_to = self._console_client()
+                self.core.worker.submit(job)
+            else:
+                self.core.handle(self._console_client(), "/model/load", [o.model])
         beat = asyncio.create_task(self._heartbeat())
         import gc
         gc.collect()

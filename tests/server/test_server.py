@@ -368,3 +368,20 @@ def test_a_region_job_never_overwrites_edits_made_while_it_ran(loaded):
             break
     assert msg[0] == "/fail" and "grid changed" in msg[1][1]
     assert (grid(loaded) == edited).all()
+
+
+def test_model_named_on_the_command_line_may_live_anywhere(tiny_library, tmp_path):
+    import shutil
+    from engine.server.app import Server, ServeOptions
+    shutil.copy(tiny_library / "models" / "tiny.distill", tmp_path / "elsewhere.distill")
+    srv = Server(ServeOptions(osc_port=0, web_port=None, model=str(tmp_path / "elsewhere.distill"),
+                              models_dir=tiny_library / "models", clips_dir=tmp_path, input_dir=tmp_path),
+                 log=lambda text: None).start_in_thread()
+    try:
+        client = OscClient(srv.osc_port)
+        wait_for(lambda: status(client)["model"] == "elsewhere")
+        reply = client.answer("/model/load", str(tmp_path / "elsewhere.distill"))  # over OSC: confined
+        assert reply[0] == "/fail" and "outside" in reply[1][1]
+        client.close()
+    finally:
+        srv.join()

@@ -102,8 +102,11 @@ def model_list(core, client, args):
 
 @handles("/model/load")
 def model_load(core, client, args):
-    path = model_path(core, args[0])
+    return load_job(core, model_path(core, args[0]))
 
+
+def load_job(core, path: Path) -> Job:
+    """The job that loads `path` (already confined, or named on the command line by the user)."""
     def commit(values):
         install_model(core, values)
         m = core.model
