@@ -6,6 +6,7 @@ sounddevice output stream and the clip renderer. With no usable output device it
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -45,6 +46,8 @@ class Bridge:
         self.jack_ports: list[str] = []  # e.g. ["distill:out_0", "distill:out_1"] on JACK
         self.link: LinkClock | None = None
         self._fx_lock = threading.Lock()  # one structural chain change at a time
+        self._render_lock = threading.Lock()
+        self._render_cache: tuple[str, EffectsChain] | None = None
         if play_audio:
             self._open(device, strict_device)
         else:
@@ -212,12 +215,20 @@ class Bridge:
         spec = ClipSpec(format=format, bit_depth=bit_depth, sample_rate=int(out_sample_rate or self.config.sample_rate),
                         duration_s=duration_s, bars=bars, tempo=tempo, loudness_lufs=loudness_lufs,
                         peak_db=peak_db, name=clip_name(name, format))
-        chain = None
-        if effects:
-            with self.player.chain_lock:
-                data = self.player.chain.to_dict()
-            chain = EffectsChain.from_dict(data)
-        return render_clip(samples, int(sample_rate), clips_dir or self.clips_dir, spec, chain)
+        chain = self._render_chain() if effects else None
+        with self._render_lock:  # the render chain is one set of instances: one render at a time
+            return render_clip(samples, int(sample_rate), clips_dir or self.clips_dir, spec, chain, copy_chain=False)
+
+    def _render_chain(self) -> EffectsChain:
+        """A private copy of the live chain for offline renders, reloaded only when the chain changed
+        (loading a VST3 costs more than rendering seconds of audio through it)."""
+        with self.player.chain_lock:
+            data = self.player.chain.to_dict()
+        key = json.dumps(data, sort_keys=True)
+        with self._render_lock:
+            if self._render_cache is None or self._render_cache[0] != key:
+                self._render_cache = (key, EffectsChain.from_dict(data))
+            return self._render_cache[1]
 
     def _mix_voices(self) -> np.ndarray:
         scene = self.player.scene

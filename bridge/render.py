@@ -86,9 +86,11 @@ def clip_name(text: str, format: str = "wav") -> str:
     return stem or "clip"
 
 
-def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain | None = None) -> np.ndarray:
-    """The clip's audio, not yet written: resampled, sized, through a fresh copy of `chain`,
-    normalised. # [C, T] float32 (C from the chain: 1 when it stays mono)"""
+def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain | None = None,
+                 copy_chain: bool = True) -> np.ndarray:
+    """The clip's audio, not yet written: resampled, sized, through `chain` from a reset state,
+    normalised. `copy_chain=True` runs a freshly loaded copy so a live chain is never touched;
+    False runs `chain` itself (one the caller owns). # [C, T] float32 (C: 1 while the chain is mono)"""
     x = as_mono(samples)
     rate = int(spec.sample_rate)
     y = resample(x, int(sample_rate), rate)  # [T]
@@ -102,7 +104,7 @@ def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain 
             y = np.concatenate([y, np.zeros(frames - len(y), np.float32)])
     out = y[None, :]
     if chain is not None and chain.slots:
-        out = chain.fresh_copy().process(out, rate, reset=True)
+        out = (chain.fresh_copy() if copy_chain else chain).process(out, rate, reset=True)
     out = np.asarray(out, np.float32)
     if spec.loudness_lufs is not None:
         loudness = integrated_loudness(out, rate)
@@ -131,9 +133,9 @@ def unique_path(folder: str | os.PathLike, name: str, suffix: str) -> Path:
 
 
 def render_clip(samples, sample_rate: int, clips_dir: str | os.PathLike, spec: ClipSpec = ClipSpec(),
-                chain: EffectsChain | None = None) -> Path:
+                chain: EffectsChain | None = None, copy_chain: bool = True) -> Path:
     """Renders mono `samples` [T] at `sample_rate` through `chain` into a new file; returns its path."""
-    audio = render_audio(samples, sample_rate, spec, chain)
+    audio = render_audio(samples, sample_rate, spec, chain, copy_chain)
     if spec.bit_depth in (16, 24):
         audio = np.clip(audio, -1.0, 1.0)  # integer formats: clip rather than wrap
     path = unique_path(clips_dir, spec.name, spec.format)

@@ -71,3 +71,15 @@ def test_transport_input_is_checked(offline):
     offline.set_tempo(90, 3)
     offline.set_loop_bars(1, 2)
     assert offline.status()["loop_s"] == [2.0, 4.0]
+
+
+def test_repeated_renders_start_from_a_reset_chain(offline):
+    offline.add_effect("Reverb", {"room_size": 0.9})
+    x = make_signal(0.3)
+    first = offline.render(x, RATE, bit_depth="float")
+    second = offline.render(x, RATE, bit_depth="float")  # the cached render chain must not carry a tail
+    offline.set_effect_param(0, "room_size", 0.1)
+    third = offline.render(x, RATE, bit_depth="float")  # the chain changed: the cache is rebuilt
+    read = lambda p: AudioFile(str(p)).read(10**7)  # noqa: E731
+    assert np.array_equal(read(first), read(second))
+    assert not np.allclose(read(first), read(third))

@@ -73,6 +73,10 @@ def test_loudness_meter_matches_bs1770():
     assert np.allclose(a, [1.0, -1.69065929318241, 0.73248077421585], atol=1e-9)
     b, a = k_weighting_coefficients(48000)[1]
     assert np.allclose(a, [1.0, -1.99004745483398, 0.99007225036621], atol=1e-9)
+    from bridge.loudness import _impulse_response
+    for rate in (44100, 48000, 96000):  # the truncated FFT filter keeps the whole response
+        h = _impulse_response(rate)
+        assert np.abs(h[len(h) // 2:]).max() < 1e-9 * np.abs(h).max()
     t = np.arange(5 * 48000) / 48000
     tone = np.sin(2 * np.pi * 997 * t)  # 0 dBFS 997 Hz in one channel reads -3.01 LUFS
     assert integrated_loudness(tone, 48000) == pytest.approx(-3.01, abs=0.02)
