@@ -347,9 +347,9 @@ class PhaseStream:
             return np.zeros((self._buffer.shape[0], 0), dtype=np.float32)
         out = self._buffer[:, first - self._base: stop - self._base] / self._envelope(first, stop)
         self._emitted = stop - half
-        self._buffer = self._buffer[:, stop - self._base:].copy()  # no frame touches these again
-        if self._buffer.shape[1] < self.cfg.n_fft:
-            self._buffer = np.pad(self._buffer, ((0, 0), (0, self.cfg.n_fft - self._buffer.shape[1])))
+        rest = self._buffer[:, stop - self._base:]  # no frame touches what came before again
+        self._buffer = np.zeros((rest.shape[0], max(rest.shape[1], self.cfg.n_fft)), dtype=np.float32)
+        self._buffer[:, : rest.shape[1]] = rest
         self._base = stop
         return out.astype(np.float32)
 
@@ -362,7 +362,11 @@ def frames_envelope(first: int, stop: int, n_frames: int, cfg: AudioConfig) -> n
     frames: exact at both clip edges, periodic in between, floored. # [stop - first]"""
     n_fft, hop = cfg.n_fft, cfg.hop_length
     squared = analysis_window(n_fft) ** 2
-    envelope = _steady_envelope(n_fft, hop)[np.arange(first, stop) % hop]
+    steady = _steady_envelope(n_fft, hop)
+    if np.ptp(steady) <= 1e-6 * steady.max():  # Hann at hop n_fft/4: constant (1.5)
+        envelope = np.full(stop - first, steady[0], dtype=np.float32)
+    else:
+        envelope = steady[np.arange(first, stop) % hop]
     edge_start = max(first, n_fft - hop)  # positions before this lack frames < 0
     edge_stop = min(stop, n_frames * hop)  # positions from this on lack frames >= n_frames
     for lo, hi in ((first, min(stop, edge_start)), (max(first, edge_stop), stop)):
