@@ -12,9 +12,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import sounddevice as sd
 
-from bridge import devices
 from bridge.effects import EffectsChain
 from bridge.player import Player, PlayerConfig
 from bridge.render import ClipSpec, clip_name, render_clip
@@ -54,6 +52,15 @@ class Bridge:
             self.message = "audio output off: the bridge renders clips but plays nothing"
 
     def _open(self, device, strict: bool) -> None:
+        try:  # imported here: without the PortAudio library the bridge still renders
+            import sounddevice as sd
+            from bridge import devices
+        except OSError as e:
+            if strict:
+                raise InputError(f"audio output: PortAudio missing ({e}); apt-get install libportaudio2") from None
+            self.message = "no PortAudio library (apt-get install libportaudio2): rendering clips only"
+            log.warning(self.message)
+            return
         try:
             info = devices.find_output(device)
             if info is None:

@@ -22,7 +22,7 @@ from bridge_helpers import PERIOD, RATE  # noqa: E402
 
 @pytest.fixture(scope="session")
 def jack():
-    """The running JACK server; its client ports for this process are `{jack.client}:out_0/1`."""
+    """The running JACK server. A Bridge opened on it lists its own ports in `bridge.jack_ports`."""
     if shutil.which("jackd") is None:
         pytest.fail("jackd missing: apt-get install jackd2 (the bridge tests need a real JACK server)")
     from bridge import devices
