@@ -160,7 +160,10 @@ class LiveDecoder:
 
 class LiveLoop:
     """A rendered grid that edits re-decode locally. `samples` [T] is the current audio; `edit`
-    returns the `Splice` that turns the previous audio into the new one (already applied here)."""
+    returns the `Splice` that turns the previous audio into the new one and applies it to
+    `samples` in place: a player on another thread should copy `samples` once and then apply each
+    splice to its own buffer at a block boundary, never read this array while an edit runs.
+    Memory: mel and phase of the whole grid (about 3.4 MB per 8 s at the default config)."""
 
     def __init__(self, decoder: LiveDecoder, codes: Codes):
         self.decoder = decoder
