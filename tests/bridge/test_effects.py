@@ -1,4 +1,5 @@
 """The effects host: built-ins and real VST3 (zam-plugins) stream exactly like the offline render."""
+import functools
 import json
 from pathlib import Path
 
@@ -23,11 +24,16 @@ CHAIN = {"format": 1, "slots": [
 ]}
 
 
+@functools.lru_cache(maxsize=1)
+def offline_render() -> tuple[np.ndarray, np.ndarray]:
+    x = make_signal(0.5)[None, :]  # [1, T]
+    return x, EffectsChain.from_dict(CHAIN).process(x, 48000, reset=True)
+
+
 @needs_zam
 @pytest.mark.parametrize("block_size", [64, 65, 256, 512, 2048])
 def test_streaming_equals_offline(block_size):
-    x = make_signal(0.5)[None, :]  # [1, T]
-    offline = EffectsChain.from_dict(CHAIN).process(x, 48000, reset=True)
+    x, offline = offline_render()
     live = EffectsChain.from_dict(CHAIN)
     streamed = np.concatenate([live.process(x[:, i:i + block_size], 48000, reset=False)
                                for i in range(0, x.shape[1], block_size)], axis=1)
