@@ -8,7 +8,7 @@ reconstruction is measured). Per method, averaged over files:
     lsd_db                log-spectral distance to the original, dB (RMS over bins, mean over frames)
     mel_l1                mean |mel(y) - mel(x)|, normalised-dB units (0..1)
     ms_per_audio_s        one core
-Lower is better everywhere. `tools/eval` calls `evaluate`; run alone:
+Lower is better everywhere. `tools/eval --phase` calls `evaluate_phase(model, audios)`; run alone:
     tools/eval_phase.py [DATA_DIR] [--files 12] [--seconds 3] [--json OUT.json]
 """
 from __future__ import annotations
@@ -59,15 +59,19 @@ def _scores(rebuilt: np.ndarray, original: np.ndarray, mel: Mel, cfg: AudioConfi
     }
 
 
-def evaluate(audios: list[Audio], cfg: AudioConfig, names: list[str] | None = None) -> dict:
-    """Scores each phase method on `audios` (mono at cfg.sample_rate); returns
-    {"shipped": name, "methods": {name: {metric: mean}}, "files": n, "audio_s": total}."""
+def evaluate(audios: list[Audio], cfg: AudioConfig, names: list[str] | None = None,
+             mel_of: Callable[[Audio], Mel] | None = None) -> dict:
+    """Scores each phase method on `audios` (mono at cfg.sample_rate), rebuilding from each file's
+    own mel, or from `mel_of(audio)` (e.g. the codec's decoded mel; scores stay against the
+    original audio). Returns {"shipped", "methods": {name: {metric: mean}}, "files", "audio_s"}."""
     single_thread_blas()
     table = {name: fn for name, fn in methods().items() if names is None or name in names}
     sums: dict[str, dict[str, float]] = {name: {} for name in table}
     audio_s = 0.0
     for audio in audios:
         mel = mel_spectrogram(audio, cfg)
+        if mel_of is not None:
+            mel = Mel(np.ascontiguousarray(mel_of(audio).values[:, : mel.n_frames]), mel.frame_rate_hz)
         audio_s += audio.duration_s
         for name, method in table.items():
             started = time.perf_counter()
@@ -82,6 +86,17 @@ def evaluate(audios: list[Audio], cfg: AudioConfig, names: list[str] | None = No
         out[name] = {k: round(v / len(audios), 4) for k, v in total.items() if k != "ms"}
         out[name]["ms_per_audio_s"] = round(total["ms"] / audio_s, 2)
     return {"shipped": SHIPPED, "methods": out, "files": len(audios), "audio_s": round(audio_s, 2)}
+
+
+def evaluate_phase(model, audios: list[Audio], max_files: int = 6, max_seconds: float = 3.0) -> dict:
+    """What `tools/eval --phase` reports for a trained model on held-out files: the comparison on
+    the codec's decoded mel (the product's path) and on the files' own mel (phase alone)."""
+    cfg = model.config.audio
+    step = max(len(audios) // max(max_files, 1), 1)
+    picked = [Audio(a.samples[: int(max_seconds * cfg.sample_rate)].copy(), a.sample_rate, a.source)
+              for a in audios[::step][:max_files]]
+    return {"codec_mel": evaluate(picked, cfg, mel_of=lambda a: model.decode(model.encode(a))),
+            "audio_mel": evaluate(picked, cfg)}
 
 
 def held_out(data_dir: Path, cfg: AudioConfig, files: int, seconds: float) -> list[Audio]:

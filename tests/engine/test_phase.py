@@ -59,3 +59,18 @@ def test_griffin_lim_tiny_inputs(n_frames: int) -> None:
     out = griffin_lim(mel, CFG, n_iter=4)
     assert len(out.samples) == n_samples_for(n_frames, CFG.hop_length)
     assert np.all(np.isfinite(out.samples))
+
+
+def test_eval_phase_tool_scores_every_method() -> None:
+    """tools/eval_phase.py (what `tools/eval --phase` calls) on a short synthetic file."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "tools" / "eval_phase.py"
+    spec = importlib.util.spec_from_file_location("eval_phase", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    result = tool.evaluate([_tone(0.3)], CFG, names=["pghi", "gl32"])
+    assert result["shipped"] == "pghi" and set(result["methods"]) == {"pghi", "gl32"}
+    for row in result["methods"].values():
+        assert set(row) == {"spectral_convergence", "target_convergence", "lsd_db", "mel_l1", "ms_per_audio_s"}
+        assert 0 < row["target_convergence"] < 0.6
