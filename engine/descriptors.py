@@ -11,11 +11,12 @@ mel front end's cached pseudo-inverse (`engine.mel.mel_to_magnitude`).
 | bandwidth_hz     | Hz   | wider spread around the centroid                |
 | flatness         | 0..1 | noisier (geometric / arithmetic mean of power)  |
 | onset_strength   | mel  | punchier (mean positive log-mel flux per frame) |
+| spectral_flux    | mel  | less smooth (mean absolute log-mel change per frame: attacks and decays) |
 | pitch_salience   | 0..1 | more tonal (peak of the normalised autocorrelation, 50-1000 Hz) |
 
 Region values summarise frames the way a listener would: spectral shape descriptors are taken on
 the region's mean power spectrum (silent frames weigh nothing), loudness on its mean power, onset
-strength as the mean flux (including the step into the region's first frame), pitch salience as the
+strength and spectral flux as the mean step (including the step into the region's first frame), pitch salience as the
 power-weighted mean of the frames'.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 from engine.config import AudioConfig
 from engine.mel import mel_to_magnitude
 
-DESCRIPTORS = ("centroid_hz", "rms_db", "bandwidth_hz", "flatness", "onset_strength", "pitch_salience")
+DESCRIPTORS = ("centroid_hz", "rms_db", "bandwidth_hz", "flatness", "onset_strength", "pitch_salience",
+               "spectral_flux")
 POWER_FLOOR = 1e-10  # -100 dB, the mel front end's floor
 PITCH_RANGE_HZ = (50.0, 1000.0)
 BATCH = 64  # mels per vectorised chunk: bounds memory (irfft of n_fft per frame)
@@ -77,6 +79,8 @@ def frame_descriptors(mel: np.ndarray, cfg: AudioConfig) -> dict[str, np.ndarray
     out = _shape(power, cfg)
     out["rms_db"] = 10.0 * np.log10(power.sum(axis=0) / SINE_POWER + POWER_FLOOR)
     out["onset_strength"] = _flux(mel, None)
+    steps = np.diff(mel, axis=1, prepend=mel[:, :1])
+    out["spectral_flux"] = np.abs(steps).mean(axis=0)
     out["pitch_salience"] = _salience(power, cfg)
     return {name: out[name] for name in DESCRIPTORS}
 
@@ -112,6 +116,7 @@ def _batch(mels: np.ndarray, cfg: AudioConfig, start: int, end: int) -> dict[str
     prev = mels[:, :, start - 1:start] if start > 0 else region[:, :, :1]  # [B, M, 1]
     steps = np.diff(np.concatenate([prev, region], axis=2), axis=2)  # [B, M, n]
     out["onset_strength"] = np.clip(steps, 0.0, None).mean(axis=(1, 2))
+    out["spectral_flux"] = np.abs(steps).mean(axis=(1, 2))
     frame_power = power.sum(axis=0) + POWER_FLOOR  # [B, n]
     salience = _salience(power.reshape(power.shape[0], b * n), cfg).reshape(b, n)
     out["pitch_salience"] = (salience * frame_power).sum(axis=1) / frame_power.sum(axis=1)

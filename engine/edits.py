@@ -17,6 +17,7 @@ and only its vector is subtracted.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -345,17 +346,41 @@ def render_region(model: Any, codes: Codes, start_frame: int | None = None, end_
                   n_iter: int = 32) -> Any:
     """Audio of code frames [start_frame, end_frame) (default: the whole grid) for preview. The
     region is decoded with the decoder's receptive field of real context around it, then cut, so it
-    sounds as it does inside the grid. -> Audio"""
+    sounds as it does inside the grid. Renders through the live decoder (`engine.runtime`, ONNX +
+    PGHI) when the model has its ONNX graph, else through `Model.render` (Griffin-Lim, `n_iter`).
+    -> Audio"""
     from engine.audio import Audio
 
     start, end = check_region(codes, 0 if start_frame is None else start_frame,
                               codes.n_frames if end_frame is None else end_frame)
     pad = int(model.codec.decoder_receptive_field_frames)
     lo, hi = max(0, start - pad), min(codes.n_frames, end + pad)
-    audio = model.render(codes.with_indices(codes.indices[:, lo:hi]), n_iter=n_iter)
+    window = codes.with_indices(codes.indices[:, lo:hi])
+    decoder = live_decoder(model)
+    samples = decoder.render(window) if decoder is not None else model.render(window, n_iter=n_iter).samples
     samples_per_frame = model.config.codec.time_stride * model.config.audio.hop_length
-    cut = audio.samples[(start - lo) * samples_per_frame:(end - lo) * samples_per_frame]
-    return Audio(np.ascontiguousarray(cut), audio.sample_rate, "audition")
+    cut = np.zeros((end - start) * samples_per_frame, dtype=np.float32)  # the render may be a hop short
+    part = samples[(start - lo) * samples_per_frame:(end - lo) * samples_per_frame]
+    cut[:len(part)] = part
+    return Audio(cut, model.config.audio.sample_rate, "audition")
+
+
+_LIVE_DECODERS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def live_decoder(model: Any) -> Any:
+    """The model's torch-free live decoder (cached per model), or None when the model has no ONNX
+    graph (then audition falls back to the torch decoder)."""
+    if model not in _LIVE_DECODERS:
+        try:
+            from engine.runtime import LiveDecoder, LiveDecoderError
+        except ImportError:  # the live path is optional for editing
+            return None
+        try:
+            _LIVE_DECODERS[model] = LiveDecoder(model.bundle)
+        except LiveDecoderError:
+            _LIVE_DECODERS[model] = None
+    return _LIVE_DECODERS[model]
 
 
 MAX_AUDITION_FRAMES = 4096

@@ -199,8 +199,13 @@ def model_labels(model: Any) -> dict | None:
 
 
 def descriptor_table(labels: dict) -> np.ndarray:
-    """Per level and code descriptor values from labels JSON. # -> [Q, K, len(DESCRIPTORS)]"""
-    return np.array([[level["descriptors"][d] for d in DESCRIPTORS] for level in labels["levels"]]).transpose(0, 2, 1)
+    """Per level and code descriptor values from labels JSON; NaN for a descriptor the labels lack
+    (labels made before it existed). # -> [Q, K, len(DESCRIPTORS)]"""
+    rows = []
+    for level in labels["levels"]:
+        k = len(level["names"])
+        rows.append([level["descriptors"].get(d, [float("nan")] * k) for d in DESCRIPTORS])
+    return np.array(rows, dtype=np.float64).transpose(0, 2, 1)
 
 
 def code_label(labels: dict, level: int, code: int) -> dict:

@@ -30,10 +30,13 @@ MOVES = {
     "brighter": ("centroid_hz", 1), "darker": ("centroid_hz", -1),
     "louder": ("rms_db", 1), "softer": ("rms_db", -1),
     "noisier": ("flatness", 1), "tonal": ("pitch_salience", 1),
-    "punchier": ("onset_strength", 1), "smoother": ("onset_strength", -1),
+    "punchier": ("onset_strength", 1), "smoother": ("spectral_flux", -1),
 }
-STEP_SHARES = (0.125, 0.25, 0.5, 1.0)
-SMOOTH_WIDTHS = (3, 5, 9)  # frames of the box filters "smoother" tries  # rank steps tried, as shares of the codebook size
+# "smoother" lowers spectral flux (all frame-to-frame change) rather than onset strength: a decaying
+# region has no onsets left to remove, but it can still change less.
+STEP_SHARES = (0.125, 0.25, 0.5, 1.0)  # rank steps tried, as shares of the codebook size
+SMOOTH_WIDTHS = (3, 5, 9)  # frames of the box filters "smoother" tries
+ORDERING_PROXY = {"spectral_flux": "onset_strength"}  # for labels made before spectral_flux existed
 # Evaluation skips regions more than SILENT_BELOW_PEAK_DB under their clip's loudest frame (or
 # under SILENT_DB): a move on silence means nothing.
 SILENT_BELOW_PEAK_DB = 40.0
@@ -61,6 +64,8 @@ def candidates(codes: Codes, table: np.ndarray, descriptor: str, direction: int,
     """Candidate grids: per level and step, each region frame's code moved `step` ranks along the
     level's ordering by `direction * descriptor`. -> [(level, indices [Q, F])]"""
     d = DESCRIPTORS.index(descriptor)
+    if np.isnan(table[..., d]).any():  # labels older than this descriptor: order by its nearest kin
+        d = DESCRIPTORS.index(ORDERING_PROXY.get(descriptor, descriptor))
     k = codes.codebook_size
     out = []
     for q in levels:
@@ -173,7 +178,7 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
         moved = direction * (values[1] - values[0]) > 0
         return MoveResult(codes.with_indices(found[0][1]), move, level, float(values[0]), float(values[1]), bool(moved))
     found = candidates(codes, table, descriptor, direction, start, end, editable)
-    if descriptor == "onset_strength" and direction < 0:
+    if descriptor in ("onset_strength", "spectral_flux") and direction < 0:
         books = model.codebook_vectors()
         found += smoothing_candidates(codes, books, start, end, editable)
         found += bridge_candidates(codes, books, start, end, editable)
@@ -183,7 +188,7 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
         found = hold_candidates(codes, start, end, editable)  # and every held code
         for other in DESCRIPTORS:
             for sign in (1, -1):
-                if (other, sign) != (descriptor, direction):
+                if (other, sign) != (descriptor, direction) and not np.isnan(table[..., DESCRIPTORS.index(other)]).any():
                     found += candidates(codes, table, other, sign, start, end, editable)
         values = measure(model, [codes.indices] + [g for _, g in found], descriptor, start, end)
         gains = direction * (values[1:] - values[0])

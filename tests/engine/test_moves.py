@@ -33,7 +33,7 @@ def tiny(dev_sets):
     used = used[::3]  # 9 sounds: enough variety, a quick fit
     model = Model(train_codec(used, skipped, cfg).bundle)
     grids = [model.encode(a) for a in used]
-    loud, attacks = top_regions(model, grids, "rms_db"), top_regions(model, grids, "onset_strength")
+    loud, attacks = top_regions(model, grids, "rms_db"), top_regions(model, grids, "spectral_flux")
     regions = {move: attacks if move == "smoother" else loud for move in MOVES}
     return model, used, grids, compute_labels(model, codes=grids), regions
 
@@ -185,3 +185,19 @@ def test_regenerate_keeps_outside_and_locked_levels(tiny):
     with pytest.raises(InputError):
         edits.regenerate(codes, prior, 4, codes.n_frames + 1)
     assert PriorNet  # imported to keep the prior API this test relies on visible
+
+
+def test_audition_goes_through_the_live_decoder_once_exported(tiny):
+    from engine.export import export_bundle
+
+    model, _, grids, _, _ = tiny
+    assert edits.live_decoder(model) is None  # no ONNX graph yet: the torch fallback is used
+    exported = Model(export_bundle(model.bundle))
+    decoder = edits.live_decoder(exported)
+    assert decoder is not None and edits.live_decoder(exported) is decoder  # cached
+    codes = grids[0]
+    hop = model.config.codec.time_stride * model.config.audio.hop_length
+    audio = edits.render_region(exported, codes, 2, 7)
+    assert len(audio.samples) == 5 * hop and np.isfinite(audio.samples).all()
+    whole = edits.render_region(exported, codes)
+    assert len(whole.samples) == codes.n_frames * hop and np.abs(whole.samples).max() > 0
