@@ -153,7 +153,7 @@ class Player:
                   voice: int = 0, gain_db: float | None = None) -> None:
         """Replaces one voice's audio (mono float32 at `sample_rate`). `changed=(start, stop)`, in
         source samples, says only those samples differ: only that region is resampled again."""
-        x = as_mono(samples)
+        x = as_mono(samples).copy()  # the caller (a decoder) may splice its buffer in place later
         rate = _positive_int(sample_rate, "sample_rate")
         with self._control_lock:
             voices = list(self._posted.voices)
@@ -166,13 +166,32 @@ class Player:
             voices[voice:voice + 1] = [new]
             self._post(replace(self._posted, voices=tuple(voices)))
 
+    def apply_splice(self, start: int, samples, voice: int = 0) -> None:
+        """New source samples for [start, start + len(samples)) of a voice (engine.runtime's Splice),
+        at the voice's own rate; the rest of its audio stays as it is."""
+        piece = as_mono(samples, "splice samples")
+        with self._control_lock:
+            if not 0 <= voice < len(self._posted.voices):
+                raise InputError(f"splice voice {voice}: no such voice (has {len(self._posted.voices)})")
+            old = self._posted.voices[voice]
+            start = int(start)
+            if not 0 <= start <= start + len(piece) <= len(old.source):
+                raise InputError(f"splice [{start}, {start + len(piece)}): outside the voice's "
+                                 f"{len(old.source)} samples")
+            source = old.source.copy()
+            source[start:start + len(piece)] = piece
+            device = self._to_device(source, old.source_rate, old, (start, start + len(piece)))
+            voices = list(self._posted.voices)
+            voices[voice] = Voice(source, old.source_rate, device, old.gain)
+            self._post(replace(self._posted, voices=tuple(voices)))
+
     def set_voices(self, voices: list[tuple]) -> None:
         """Replaces all voices: each (samples, sample_rate) or (samples, sample_rate, gain_db)."""
         with self._control_lock:
             built = []
             for i, item in enumerate(voices):
                 samples, rate, *rest = item
-                x = as_mono(samples, f"voice {i} samples")
+                x = as_mono(samples, f"voice {i} samples").copy()
                 rate = _positive_int(rate, f"voice {i} sample_rate")
                 built.append(Voice(x, rate, self._to_device(x, rate, None, None), _db(rest[0] if rest else 0.0)))
             self._post(replace(self._posted, voices=tuple(built)))

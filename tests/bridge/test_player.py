@@ -166,4 +166,24 @@ def test_edits_while_stopped_take_effect_at_once_and_play_from_the_position():
     z = make_signal(0.5, seed=5)
     p.set_audio(z, 48000)
     p.pull(BLOCK * 2)
-    assert p.scene.voices[0].source is z and p._scene.voices[0].source is z
+    assert p._scene is p.scene and np.array_equal(p._scene.voices[0].source, z)  # the producer took it
+
+
+@pytest.mark.parametrize("device_rate", [48000, 44100])
+def test_a_splice_plays_like_the_whole_new_buffer(device_rate):
+    x = make_signal(1.0)
+    spliced = Player(PlayerConfig(block_size=BLOCK, sample_rate=device_rate))
+    spliced.set_audio(x, 48000)
+    piece = make_signal(0.1, seed=7)
+    spliced.apply_splice(20000, piece)
+    whole = Player(PlayerConfig(block_size=BLOCK, sample_rate=device_rate))
+    edited = x.copy()
+    edited[20000:20000 + len(piece)] = piece
+    whole.set_audio(edited, 48000)
+    for p in (spliced, whole):
+        p.play()
+    assert np.allclose(spliced.pull(BLOCK * 200), whole.pull(BLOCK * 200), atol=1e-6)
+    x[:] = 0.0  # the caller's buffer changing later does not reach the player
+    assert spliced.scene.voices[0].source[:100].any()
+    with pytest.raises(InputError, match="outside"):
+        spliced.apply_splice(len(x) - 10, piece)
