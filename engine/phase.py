@@ -4,8 +4,12 @@ Every method here uses the framing of `engine.mel`: centred frames every hop, pe
 window, magnitudes scaled by sum(window) / 2, so `mel_spectrogram(method(mel, cfg))` ~ `mel`.
 A clip of F frames becomes (F - 1) * hop samples, the length whose mel has F frames again.
 
-A phase reconstructor is any callable `(mel, cfg) -> Audio` (`PhaseReconstructor`); `griffin_lim`
-is the first one and the reference the others are measured against.
+A phase reconstructor is any callable `(mel, cfg) -> Audio` (`PhaseReconstructor`):
+    griffin_lim        fast Griffin-Lim with momentum: the reference (32 iterations ~17x PGHI's cost)
+    pghi               phase-gradient heap integration, one pass: the live method; streams
+                       (`PhaseStream`, `BlockReader`) with the same samples as offline
+    pghi_griffin_lim   PGHI as the start of 8 GL iterations: GL 32's quality at ~1/3 of its cost
+Measurements and trade-offs: docs/decode.md.
 """
 from __future__ import annotations
 
