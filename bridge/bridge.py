@@ -86,7 +86,18 @@ class Bridge:
         self.message = f"playing on {info['name']} ({info['hostapi']})"
 
     # ---------------- transport ----------------
-    def play(self) -> None:
+    def play(self, quantized: bool = True) -> None:
+        """Starts playback; with Ableton Link on (and `quantized`), on the session's next bar line:
+        the start is sent early by the lead and the host buffer so the bar line is what is heard."""
+        if quantized and self.link is not None:
+            latency_s = float(self._stream.latency) if self._stream is not None else 0.0
+            ahead_s = self.player.lead_frames / self.config.sample_rate + latency_s
+            wait_s = self.link.seconds_to_next_bar() - ahead_s
+            if wait_s > 0.0:
+                timer = threading.Timer(wait_s, self.player.play)
+                timer.daemon = True
+                timer.start()
+                return
         self.player.play()
 
     def stop(self) -> None:

@@ -119,6 +119,14 @@ class LinkClock:
         return {"enabled": True, "tempo_bpm": float(link.tempo), "beat": float(link.beat),
                 "phase": float(link.phase), "peers": int(link.num_peers)}
 
+    def seconds_to_next_bar(self) -> float:
+        """Seconds until the session's next bar line (phase 0 of the quantum); 0 when not started."""
+        status = self.status()
+        if not status["enabled"]:
+            return 0.0
+        beats_left = (self.quantum - status["phase"]) % self.quantum
+        return beats_left * 60.0 / status["tempo_bpm"]
+
     def set_tempo(self, bpm: float) -> None:
         Tempo(bpm)  # validates
         self.bpm = float(bpm)

@@ -56,6 +56,16 @@ def test_bridge_tempo_follows_link():
         time.sleep(0.05)
         status = b.status()
         assert status["link"]["enabled"] and status["tempo_bpm"] == pytest.approx(125.0)
+        b.set_tempo(240)  # a bar is 1 s
+        if b.link.seconds_to_next_bar() < 0.5:  # start early in a bar, so play() has to wait
+            time.sleep(b.link.seconds_to_next_bar() + 0.02)
+        wait_s = b.link.seconds_to_next_bar()
+        b.play()
+        b.player.pull(256)  # the producer would take a queued command right away
+        assert not b.player.playing  # it waits for the bar line
+        time.sleep(wait_s + 0.05)
+        b.player.pull(256)
+        assert b.player.playing
     finally:
         b.close()
     assert b.status()["link"] is None
