@@ -18,9 +18,10 @@ from tiny_model import make_tiny_model  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_library(tmp_path_factory) -> Path:
-    """A folder with models/tiny.distill, an input folder with a wav, and a clips folder."""
+    """A folder with models/tiny.distill (with labels and the ONNX decoder graph), an input folder
+    with a wav, and a clips folder."""
     root = tmp_path_factory.mktemp("library")
-    make_tiny_model(root / "models" / "tiny.distill")
+    make_tiny_model(root / "models" / "tiny.distill", onnx=True)
     (root / "clips").mkdir()
     inputs = root / "inputs"
     inputs.mkdir()

@@ -1,7 +1,9 @@
-"""Real peers drive a real `distill serve` process: liblo's oscsend/oscdump and headless Pure Data
-(vanilla netsend/oscformat/netreceive/oscparse, which sends every number as a float)."""
+"""Real peers drive a real `distill serve --device` process playing into a real JACK server (dummy
+driver): liblo's oscsend/oscdump, headless Pure Data (vanilla netsend/oscformat/netreceive/oscparse,
+which sends every number as a float), and transport, effects and renders through the bridge."""
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -14,8 +16,8 @@ from conftest import OscClient
 from engine.server.spawn import ServeProcess
 
 HERE = Path(__file__).parent
-pytestmark = pytest.mark.skipif(not (shutil.which("oscsend") and shutil.which("oscdump") and shutil.which("pd")),
-                                reason="needs Debian liblo-tools and puredata-core (.ci/run installs them)")
+pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("oscsend", "oscdump", "pd", "jackd")),
+                                reason="needs Debian liblo-tools, puredata-core and jackd2 (.ci/run installs them)")
 
 
 def free_udp_port() -> int:
@@ -26,12 +28,23 @@ def free_udp_port() -> int:
 
 @pytest.fixture(scope="module")
 def serve(tiny_library):
+    from bridge.jack_tools import JackServer
+    name = f"distill-serve-{os.getpid()}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    jack = JackServer.ensure(name, 48000, 256)  # sets both variables in this process: restored below
     reply_port = free_udp_port()
-    with ServeProcess("--models-dir", str(tiny_library / "models"), "--clips-dir", str(tiny_library / "clips"),
-                      "--input-dir", str(tiny_library / "inputs"), "--reply-port", str(reply_port),
-                      "--device", "no-such-device-xyz") as proc:  # and no audio device: still serves
-        proc.reply_port = reply_port
-        yield proc
+    try:
+        with ServeProcess("--models-dir", str(tiny_library / "models"), "--clips-dir", str(tiny_library / "clips"),
+                          "--input-dir", str(tiny_library / "inputs"), "--reply-port", str(reply_port),
+                          "--device", "system", env={"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}) as proc:
+            proc.reply_port = reply_port
+            yield proc
+    finally:  # the server (and its PortAudio) stops before JACK does
+        jack.stop()
+        for f in (tiny_library / "models").glob("*.session.json"):
+            f.unlink()  # the next module starts from a fresh grid and an empty chain
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 class Dump:
@@ -102,20 +115,37 @@ def test_pure_data_ping_load_generate_undo_status(serve):
     assert "distill: fail" not in log, log[-3000:]
 
 
-def test_without_a_device_it_says_so_and_keeps_serving_and_rendering(serve):
+def status(client) -> dict:
+    pairs = client.answer("/status")[1]
+    return dict(zip(pairs[::2], pairs[1::2]))
+
+
+def test_the_device_plays_edits_and_renders_through_the_bridge(serve):
     client = OscClient(serve.osc_port)
     client.send("/notify", 1, client.port)  # take the replies back from the shared reply port
     assert client.recv() == ("/done", ["/notify"])
     assert client.answer("/model/load", "tiny")[0] == "/done"
-    reply = client.answer("/play")
-    assert reply[0] == "/fail" and "device" in reply[1][1]
-    assert client.answer("/fx/add", "Gain")[0] == "/done"  # the chain works without a device
-    assert client.answer("/fx/param", 0, "gain_db", -6)[0] == "/done"
+    assert status(client)["audio"] != "none", serve.banner
+    assert client.answer("/generate", 2.0, 1)[0] == "/done"
+    assert client.answer("/play") == ("/done", ["/play"])
+    time.sleep(0.5)
+    s = status(client)
+    assert s["transport"] == "playing" and s["position_s"] > 0
+    assert client.answer("/edit/set", 0, 4, 3)[0] == "/done"
+    assert client.answer("/gain", -6)[0] == "/done"
+    assert client.answer("/fx/add", "Gain")[0] == "/done"
+    assert client.answer("/fx/param", 0, "gain_db", -3.0)[0] == "/done"
     assert client.call("/fx/list", skip=())[-1] == ("/done", ["/fx/list", 1])
-    done = client.answer("/render", "offline")
-    assert done[0] == "/done" and Path(done[1][1]).stat().st_size > 1000
-    pairs = client.answer("/status")[1]
-    assert dict(zip(pairs[::2], pairs[1::2]))["audio"] == "none"
-    assert "no-such-device-xyz" in serve.stderr_text() or "no usable audio output" in serve.stderr_text()
-    assert any("no audio device" in line for line in serve.banner)
+    assert client.answer("/undo")[0] == "/done"  # undoes the parameter change
+    assert client.answer("/audition/code", 1, 2, 16)[0] == "/done"
+    assert client.answer("/stop") == ("/done", ["/stop"])
+    rendered = client.answer("/render", "through-bridge")
+    assert rendered[0] == "/done" and Path(rendered[1][1]).stat().st_size > 1000
+    assert client.answer("/tempo", 120)[0] == "/done"
+    assert client.answer("/render/length", 0, 1)[0] == "/done"  # one bar at 120 bpm: 2 s
+    from pedalboard.io import AudioFile
+    with AudioFile(client.answer("/render", "one-bar")[1][1]) as f:
+        assert abs(f.frames / f.samplerate - 2.0) < 0.01
+    assert client.answer("/render/length", 0, 0)[0] == "/done"
+    assert "LiveDecoder" not in serve.stderr_text() and "decode failed" not in serve.stderr_text()
     client.close()
