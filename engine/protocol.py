@@ -15,6 +15,8 @@ Conventions (scsynth style):
   a float is accepted for an `i` argument when it is a whole number, and an int for an `f` argument.
 - regions are half-open: levels `[level_start, level_stop)`, frames `[frame_start, frame_stop)`,
   in code frames (the grid's columns), levels counted from 0 (the coarsest).
+- addresses are matched exactly (OSC wildcards are not expanded); bundles are unpacked and their
+  messages handled at once, in order (time tags are ignored).
 - the WebSocket endpoint speaks the same table as JSON: `{"address": "/edit/set", "args": [0, 12, 5]}`
   both ways.
 """
