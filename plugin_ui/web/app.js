@@ -296,14 +296,22 @@
       for (const p of fx.params) {
         const row = document.createElement("label"); row.className = "fx-param";
         const input = document.createElement("input"); input.type = "number"; input.step = "any"; input.value = String(+p.value.toFixed(4));
-        input.onchange = () => fxAsk(A.fxParam, [fx.slot, p.name, Number(input.value)]);
+        input.onchange = () => fxAsk(A.fxParam, [fx.slot, p.name, Number(input.value)], `${fx.kind} ${p.name}`);
         row.append(p.name.replace(/_/g, " "), input, p.unit); li.append(row);
       }
+      // any parameter by name (e.g. threshold_db, room_size), also when the engine lists none
+      const any = document.createElement("div"); any.className = "fx-any";
+      const pname = document.createElement("input"); pname.type = "text"; pname.placeholder = "parameter, e.g. threshold_db";
+      const pval = document.createElement("input"); pval.type = "number"; pval.step = "any"; pval.placeholder = "value";
+      const pset = document.createElement("button"); pset.textContent = "Set";
+      pset.onclick = () => { if (pname.value.trim() && pval.value !== "") fxAsk(A.fxParam, [fx.slot, pname.value.trim(), Number(pval.value)], `${fx.kind} ${pname.value.trim()}`); };
+      any.append(pname, pval, pset); li.append(any);
       ol.append(li);
     }
   }
-  async function fxAsk(address, args) {
-    try { await ask(address, args, address, 30000); refreshFx(); } catch (e) { /* logged */ }
+  async function fxAsk(address, args, what) {
+    try { await ask(address, args, what || address, 30000); log(`${what || address}: done`, "ok"); refreshFx(); }
+    catch (e) { /* logged */ }
   }
 
   // ------------------------------------------------------------------ controls
@@ -444,7 +452,7 @@
       $("creativity").value = String(t); $("focus").value = String(k); $("diversity").value = String(p);
       for (const id of ["creativity", "focus", "diversity"]) $(id).dispatchEvent(new Event("input"));
     });
-    c.on(N.fail, (a) => log(`${a[0]} failed: ${a.slice(1).join(" ")}`, "fail"));
+    c.on(N.fail, (a, msg) => { if (!msg.settled) log(`${a[0]} failed: ${a.slice(1).join(" ")}`, "fail"); });  // awaited ones log themselves
     c.onstate = (up) => {
       $("conn").textContent = up ? "connected" : "offline"; $("conn").className = "conn " + (up ? "on" : "off");
       if (!up) return;

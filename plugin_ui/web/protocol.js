@@ -105,7 +105,7 @@
       try { msg = JSON.parse(text); } catch (e) { this.log(`unreadable message from engine`, "fail"); return; }
       if (!msg || typeof msg.address !== "string") return;
       const args = Array.isArray(msg.args) ? msg.args : [];
-      this._settle(msg.address, args);
+      msg.settled = this._settle(msg.address, args);   // listeners can tell an awaited answer apart
       const fns = this.listeners.get(msg.address);
       if (fns) for (const fn of fns) { try { fn(args, msg); } catch (e) { console.error(e); } }
       const any = this.listeners.get("*");
@@ -122,8 +122,9 @@
         clearTimeout(p.timer);
         if (failed) p.reject(new Error(String(args.slice(1).join(" ") || "failed")));
         else p.resolve(done ? args.slice(1) : args);
-        return;
+        return true;
       }
+      return false;
     }
   }
 

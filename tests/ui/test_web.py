@@ -11,34 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from ui_peers import ARTIFACTS
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y --no-install-recommends chromium")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def open_page(browser, url: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    started = time.perf_counter()
-    page.goto(url)
-    page.wait_for_function("document.getElementById('conn').textContent === 'connected'"
-                           " && window.Distill.state.model.frames > 0", timeout=15000)
-    return page, problems, time.perf_counter() - started
-
+from ui_peers import ARTIFACTS, open_page
 
 def wait_engine(osc, predicate, timeout_s: float = 5.0) -> np.ndarray:
     deadline = time.monotonic() + timeout_s
@@ -145,8 +118,7 @@ def test_region_select_reverse_render_and_sampling(served, osc, browser):
 
     version = osc.status()["version"]
     page.click("[data-move=brighter]")  # a perceptual move on the selection: the engine answers /done
-    page.wait_for_function("document.getElementById('log').textContent.match(/Brighter: done|move\\/brighter failed/)",
-                           timeout=30000)
+    page.wait_for_function("document.getElementById('log').textContent.includes('Brighter: ')", timeout=30000)
     assert "Brighter: done" in page.text_content("#log"), page.text_content("#log")
     assert osc.status()["version"] == version + 1, "the move was not committed by the engine"
     moved = osc.grid()

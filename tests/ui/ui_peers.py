@@ -1,14 +1,22 @@
 """Peers the UI tests talk to the engine with, independently of the page or patch under test."""
 from __future__ import annotations
 
+import os
+import re
 import socket
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "ui"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 class OscPeer:
@@ -80,3 +88,85 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _server_module_missing() -> str | None:
+    for module in ("engine/server/app.py", "engine/server/web.py", "bridge/serve.py"):
+        if not (ROOT / module).exists():
+            return f"the server is not there yet ({module} missing)"
+    return None
+
+
+@dataclass(frozen=True)
+class Served:
+    osc_port: int
+    web_port: int
+    root: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/"
+
+
+def make_library(root: Path) -> Path:
+    """models/tiny.distill (the server tests' tiny real model: codec + prior), clips/, inputs/."""
+    sys.path.insert(0, str(ROOT / "tests" / "server"))
+    from tiny_model import make_tiny_model
+    make_tiny_model(root / "models" / "tiny.distill")
+    for name in ("clips", "inputs"):
+        (root / name).mkdir(exist_ok=True)
+    return root
+
+
+def start_serve(root: Path, *extra: str) -> tuple[subprocess.Popen, Served]:
+    """`distill serve` as a subprocess on free ports, as a musician runs it; output goes to serve.log
+    (a file, so a chatty server never blocks on a full pipe). Returns once the model is loaded."""
+    missing = _server_module_missing()
+    if missing:
+        pytest.skip(missing)
+    log_path = root / f"serve-{time.monotonic_ns()}.log"
+    cmd = [sys.executable, "-m", "engine.cli", "serve", "--osc-port", "0", "--web-port", "0",
+           "--models-dir", str(root / "models"), "--clips-dir", str(root / "clips"),
+           "--input-dir", str(root / "inputs"), "--model", "tiny", *extra]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    ports: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    while len(ports) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        text = log_path.read_text()
+        for key, pattern in (("osc", r"OSC on udp://127\.0\.0\.1:(\d+)"), ("web", r"web editor: http://127\.0\.0\.1:(\d+)/")):
+            if m := re.search(pattern, text):
+                ports[key] = int(m.group(1))
+        time.sleep(0.05)
+    if len(ports) < 2:
+        stop_serve(proc)
+        pytest.fail(f"distill serve did not start: {log_path.read_text()[-2000:]}")
+    peer = OscPeer(ports["osc"])
+    try:
+        peer.wait_loaded()
+    finally:
+        peer.close()
+    return proc, Served(ports["osc"], ports["web"], root)
+
+
+def stop_serve(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def open_page(browser, url: str):
+    """A new page on the editor, once connected with a grid; console errors and page errors collected."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    started = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function("document.getElementById('conn').textContent === 'connected'"
+                           " && window.Distill.state.model.frames > 0", timeout=15000)
+    return page, problems, time.perf_counter() - started
