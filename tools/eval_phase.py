@@ -27,15 +27,56 @@ sys.path.insert(0, str(ROOT))
 
 from engine.audio import Audio, scan_folder  # noqa: E402
 from engine.config import AudioConfig  # noqa: E402
-from engine.mel import Mel, mel_spectrogram, mel_to_magnitude  # noqa: E402
-from engine.phase import griffin_lim, pghi, pghi_griffin_lim, single_thread_blas, stft  # noqa: E402
+from engine.mel import Mel, analysis_window, mel_spectrogram, mel_to_magnitude  # noqa: E402
+from engine.phase import (frames_envelope, griffin_lim, integrate_phase, log_magnitude,  # noqa: E402
+                          n_samples_for, overlap_add, pghi, pghi_griffin_lim, single_thread_blas, stft)
 
 SHIPPED = "pghi"
+
+
+def chunked_refinement(mel: Mel, cfg: AudioConfig, chunk_frames: int = 8, lookahead_frames: int = 3,
+                       n_iter: int = 2, momentum: float = 0.99) -> Audio:
+    """A candidate, not shipped: real-time iterative inversion with look-ahead (RTISI-LA-like).
+    PGHI phases, then per fixed chunk of frames a few fast-GL iterations over the chunk plus its
+    look-ahead with all earlier frames frozen; the chunk is committed. Streams (fixed chunk grid),
+    but costs ~3x PGHI and makes each edit re-refine several chunks (docs/decode.md)."""
+    n_fft, hop = cfg.n_fft, cfg.hop_length
+    window, scale = analysis_window(n_fft).astype(np.float64), float(analysis_window(n_fft).sum() / 2)
+    magnitude = mel_to_magnitude(mel.values, cfg)[None]  # [1, K, F]
+    logm = log_magnitude(magnitude, cfg)
+    angles = np.exp(1j * integrate_phase(magnitude, logm, logm[..., 0], logm[..., -1], None, None, cfg)[0])
+    magnitude = magnitude[0].astype(np.float64)
+    n_frames = magnitude.shape[1]
+    committed = np.zeros((n_frames - 1) * hop + n_fft)
+    alpha = momentum / (1 + momentum)
+
+    def frames(a: int, b: int, unit: np.ndarray) -> np.ndarray:
+        spectrum = (magnitude[:, a:b] * unit).T * scale
+        return (np.fft.irfft(spectrum, n=n_fft, axis=-1) * window).astype(np.float32)
+
+    for a in range(0, n_frames, chunk_frames):
+        b, e = min(a + chunk_frames, n_frames), min(a + chunk_frames + lookahead_frames, n_frames)
+        lo, hi = a * hop, (e - 1) * hop + n_fft
+        envelope = frames_envelope(lo, hi, e, cfg)  # only frames < e exist yet
+        unit, previous = angles[:, a:e], np.zeros_like(angles[:, a:e])
+        for _ in range(n_iter):
+            segment = (committed[lo:hi] + overlap_add(frames(a, e, unit), cfg)) / envelope
+            views = np.lib.stride_tricks.sliding_window_view(segment, n_fft)[::hop][: e - a]
+            rebuilt = np.fft.rfft(views * window, axis=-1).T / scale
+            unit = rebuilt - alpha * previous
+            unit /= np.abs(unit) + 1e-16
+            previous = rebuilt
+        angles[:, a:e] = unit
+        committed[lo: (b - 1) * hop + n_fft] += overlap_add(frames(a, b, unit[:, : b - a]), cfg)
+    half = n_fft // 2
+    samples = committed / frames_envelope(0, len(committed), n_frames, cfg)
+    return Audio(samples[half: half + n_samples_for(n_frames, hop)].astype(np.float32), cfg.sample_rate)
 
 
 def methods() -> dict[str, Callable[[Mel, AudioConfig], Audio]]:
     return {
         SHIPPED: pghi,
+        "chunked-gl2 (candidate)": chunked_refinement,
         "pghi+gl8": lambda mel, cfg: pghi_griffin_lim(mel, cfg, n_iter=8),
         "gl32": lambda mel, cfg: griffin_lim(mel, cfg, n_iter=32),
         "gl64": lambda mel, cfg: griffin_lim(mel, cfg, n_iter=64),
