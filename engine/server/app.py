@@ -186,7 +186,7 @@ def connect_help(server: Server) -> str:
              f"  Max:  [udpsend {o.host} {server.osc_port}] and [udpreceive {o.reply_port or 9001}]"
              + ("" if o.reply_port else f" (start with --reply-port 9001, or send /notify 1 9001)"),
              f"  Pd:   [netsend -u -b] 'connect {o.host} {server.osc_port}', [oscformat], [netreceive -u -b] + /notify 1 PORT",
-             f"  audio: {server.audio.describe() if server.audio.describe() != 'none' else 'no audio device (render only; --device NAME to hear it)'}"]
+             f"  audio: {server.audio.describe() if server.audio.describe() != 'none' else 'no audio device (editing, effects and rendering; --device NAME to hear it)'}"]
     if server.web_port:
         lines.append(f"  web editor: http://{o.host}:{server.web_port}/  (also for Max [jweb])")
     lines.append("  reference: docs/osc.md; Ctrl-C stops")
