@@ -73,6 +73,10 @@ def _rope_tables(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, 
     return angles.cos().to(torch.float32), angles.sin().to(torch.float32)
 
 
+def _layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Applies RoPE to x # [B, H, S, hd] with cos/sin # [S, hd/2]."""
     x1, x2 = x[..., 0::2], x[..., 1::2]
@@ -119,8 +123,19 @@ class Block(nn.Module):
 
     def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         b, s, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, s, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        h = _layer_norm(x, self.norm1)
+        q, k, v = F.linear(h, self.qkv.weight, self.qkv.bias).view(b, s, 3, self.heads, self.head_dim
+                                                                    ).permute(2, 0, 3, 1, 4)
         return _rotate(q, cos, sin), _rotate(k, cos, sin), v  # each [B, H, S, hd]
+
+    # Functional calls instead of module calls: generation runs these per frame, where the
+    # module-call overhead was a large share of the time.
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        up, down = self.mlp[0], self.mlp[2]
+        return F.linear(F.gelu(F.linear(_layer_norm(x, self.norm2), up.weight, up.bias)), down.weight, down.bias)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.attn_dropout, True) if self.training and self.attn_dropout > 0 else x
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, window: int,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
@@ -150,8 +165,8 @@ class Block(nn.Module):
             cache.v[layer, :, :, slot] = v[:, :, 0]
             n = min(cache.pos + 1, cache.window)
             y = F.scaled_dot_product_attention(q, cache.k[layer, :, :, :n], cache.v[layer, :, :, :n])
-        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, s, d)))
-        return x + self.drop(self.mlp(self.norm2(x)))
+        x = x + self._drop(F.linear(y.transpose(1, 2).reshape(b, s, d), self.proj.weight, self.proj.bias))
+        return x + self._drop(self._mlp(x))
 
 
 class PriorNet(nn.Module):
@@ -177,6 +192,16 @@ class PriorNet(nn.Module):
         nn.init.normal_(self.depth_embed.weight, std=0.02)
 
     # --- temporal part -------------------------------------------------------------------------
+    def _rope(self, start_pos: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin rows for positions start..start+count-1 from a table grown by doubling. # [S, hd/2]"""
+        end = start_pos + count
+        table = getattr(self, "_rope_table", None)
+        if table is None or table[0].shape[0] < end:
+            size = max(1024, 1 << (end - 1).bit_length())
+            table = _rope_tables(torch.arange(size), self.spec.dim // self.spec.heads)
+            self._rope_table = table
+        return table[0][start_pos:end], table[1][start_pos:end]
+
     def embed_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """inputs # [B, S, Q] codes (or BOS index in every level) -> # [B, S, D]"""
         is_bos = inputs == self.bos
@@ -186,8 +211,7 @@ class PriorNet(nn.Module):
     def temporal(self, inputs: torch.Tensor, start_pos: int = 0, cache: KVCache | None = None) -> torch.Tensor:
         """Hidden state per position. inputs # [B, S, Q] -> # [B, S, D]"""
         s = inputs.shape[1]
-        positions = torch.arange(start_pos, start_pos + s)
-        cos, sin = _rope_tables(positions, self.spec.dim // self.spec.heads)
+        cos, sin = self._rope(start_pos, s)
         x = self.in_drop(self.embed_inputs(inputs))
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, self.spec.context_frames, cache, i)
@@ -211,12 +235,16 @@ class PriorNet(nn.Module):
         """One level's logits during sampling. base # [B, D] = hidden + embeddings of the coarser
         codes already chosen at this frame -> # [B, K]"""
         u = base + self.level_embed[level]
-        z = self.head_norm(u + self.depth_mlp(u))
-        return z @ self.head_weight[level] + self.head_bias[level]
+        z = _layer_norm(u + self._depth_mlp(u), self.head_norm)
+        return torch.addmm(self.head_bias[level], z, self.head_weight[level])
+
+    def _depth_mlp(self, u: torch.Tensor) -> torch.Tensor:
+        norm, up, down = self.depth_mlp[0], self.depth_mlp[1], self.depth_mlp[3]
+        return F.linear(F.gelu(F.linear(_layer_norm(u, norm), up.weight, up.bias)), down.weight, down.bias)
 
     def add_level(self, base: torch.Tensor, level: int, codes: torch.Tensor) -> torch.Tensor:
         """base # [B, D] plus the embedding of the chosen codes # [B] at `level`."""
-        return base + self.depth_embed(codes + level * self.spec.codebook_size)
+        return base + self.depth_embed.weight[codes + level * self.spec.codebook_size]
 
     def forward(self, codes: torch.Tensor, starts_clip: bool = True) -> torch.Tensor:
         """Teacher-forced logits for a whole code sequence. codes # [B, Q, F] -> # [B, F, Q, K].

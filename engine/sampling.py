@@ -76,7 +76,7 @@ def filtered_probs(logits: np.ndarray, temperature: float, top_k: int, top_p: fl
         sorted_p = -np.sort(-p, axis=-1)
         before = np.cumsum(sorted_p, axis=-1) - sorted_p  # mass of likelier codes
         n_keep = (before < top_p).sum(axis=-1, keepdims=True)  # >= 1: the likeliest code always stays
-        threshold = np.take_along_axis(sorted_p, n_keep - 1, axis=-1)
+        threshold = sorted_p[np.arange(len(sorted_p)), n_keep[:, 0] - 1][:, None]
         p = np.where(p >= threshold, p, 0.0)  # ties at the threshold stay too
         p /= p.sum(axis=-1, keepdims=True)
     return p
