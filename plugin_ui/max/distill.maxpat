@@ -447,8 +447,9 @@
 					"id": "obj-24",
 					"maxclass": "newobj",
 					"numinlets": 2,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
+						"",
 						""
 					],
 					"patching_rect": [

@@ -463,7 +463,10 @@
     c.connect();
     setInterval(() => { if (c.open) send(A.status); }, 1000);
     document.body.dataset.ready = "1";
-    if (window.max && window.max.outlet) c.on("*", (args, msg) => window.max.outlet(msg.address, ...args));  // jweb: mirror to Max
+    // inside Max's jweb: what the engine says also comes out of the jweb's outlet (not the grid stream)
+    if (window.max && window.max.outlet) {
+      c.on("*", (args, msg) => { if (msg.address !== N.gridChunk && msg.address !== N.heartbeat) window.max.outlet(msg.address, ...args); });
+    }
   }
   D.A = A;
   window.addEventListener("DOMContentLoaded", boot);

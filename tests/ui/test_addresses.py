@@ -142,6 +142,12 @@ def test_max_device_is_reproducible_and_well_formed():
     classes = {b["box"]["text"].split()[0] if b["box"]["maxclass"] == "newobj" else b["box"]["maxclass"]
                for b in patcher["patcher"]["boxes"]}
     assert {"plugin~", "plugout~", "udpsend", "udpreceive", "jweb", "live.dial", "live.menu", "live.text"} <= classes
-    ids = {b["box"]["id"] for b in patcher["patcher"]["boxes"]}
-    for line in patcher["patcher"]["lines"]:  # every cord joins two boxes that exist
-        assert line["patchline"]["source"][0] in ids and line["patchline"]["destination"][0] in ids
+    for name in ("distill.maxpat", "distill.amxd"):
+        data = (UI / "max" / name).read_bytes()
+        boxes = {b["box"]["id"]: b["box"] for b in (read_amxd(data)[1] if name.endswith(".amxd") else json.loads(data))
+                 ["patcher"]["boxes"]}
+        for line in (read_amxd(data)[1] if name.endswith(".amxd") else json.loads(data))["patcher"]["lines"]:
+            (src, outlet), (dst, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
+            assert src in boxes and dst in boxes, f"{name}: a cord to a missing box: {line}"
+            assert outlet < boxes[src]["numoutlets"], f"{name}: {boxes[src].get('text')} has no outlet {outlet}"
+            assert inlet < boxes[dst]["numinlets"], f"{name}: {boxes[dst].get('text')} has no inlet {inlet}"

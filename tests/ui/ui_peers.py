@@ -165,6 +165,9 @@ def open_page(browser, url: str):
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    local = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:")  # no assets from the internet, ever
+    page.on("request", lambda r: None if r.url.startswith(local) else problems.append(f"off-machine request: {r.url}"))
+    page.on("websocket", lambda ws: None if ws.url.startswith(local) else problems.append(f"off-machine socket: {ws.url}"))
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_function("document.getElementById('conn').textContent === 'connected'"
