@@ -3,35 +3,27 @@ leaves the session file byte-identical."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
+from tests.engine.test_edits_fixtures import trained_tiny
 
 from engine.bundle import save_bundle
 from engine.cli import main
-from engine.commands.common import load_usable
-from engine.config import Config
 from engine.session import load_session
 
-TINY = ["codec.hidden_channels=32", "codec.latent_dim=16", "codec.levels=2", "codec.codebook_size=8",
-        "codec.codebook_dim=8", "train.max_epochs=8", "train.threads=1", "train.batch_size=8",
-        "train.patience_epochs=100"]
 
 
 @pytest.fixture(scope="module")
 def models(dev_sets, tmp_path_factory):
-    """Two tiny models (different seeds: different model ids) and a sound to encode."""
-    from engine.train import train_codec
-
-    torch.set_num_threads(1)
+    """The tiny model, the same weights under another model id (a model the session is not of), and
+    a sound to encode."""
     folder = tmp_path_factory.mktemp("models")
-    used, skipped = load_usable(str(dev_sets / "dev-tiny-5"), 48_000, 0.1, quiet=True)
-    paths = []
-    for seed in (0, 1):
-        cfg = Config().with_overrides([*TINY, f"train.seed={seed}"])
-        paths.append(save_bundle(folder / f"m{seed}.distill", train_codec(used[:3], skipped, cfg).bundle))
-    return paths[0], paths[1], sorted((dev_sets / "dev-tiny-5").iterdir())[0]
+    model, _ = trained_tiny(str(dev_sets / "dev-tiny-5"))
+    first = save_bundle(folder / "m0.distill", model.bundle)
+    other = save_bundle(folder / "m1.distill", replace(model.bundle, model_id="another-model"))
+    return first, other, sorted((dev_sets / "dev-tiny-5").iterdir())[0]
 
 
 def edit(capsys, *argv) -> tuple[int, dict | str]:

@@ -5,12 +5,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
+from tests.engine.test_edits_fixtures import trained_tiny
 
 from engine.audio import Audio
 from engine.bundle import load_bundle, save_bundle
-from engine.commands.common import load_usable
-from engine.config import AudioConfig, Config
+from engine.config import AudioConfig
 from engine.descriptors import DESCRIPTORS, batch_region_descriptors, region_descriptors
 from engine.errors import InputError
 from engine.labels import (FAMILIES, code_label, compute_labels, descriptor_table, label_bundle, model_labels,
@@ -20,9 +19,6 @@ from engine.model import Model
 
 CFG = AudioConfig()
 RATE = CFG.sample_rate
-TINY = ["codec.hidden_channels=32", "codec.latent_dim=16", "codec.levels=2", "codec.codebook_size=8",
-        "codec.codebook_dim=8", "train.max_epochs=20", "train.threads=1", "train.batch_size=8",
-        "train.patience_epochs=100"]
 
 
 def mel_of(samples: np.ndarray) -> np.ndarray:
@@ -84,13 +80,7 @@ def test_names_follow_ranks_within_the_level():
 @pytest.fixture(scope="module")
 def tiny(dev_sets):
     """A tiny codec trained for a second on dev-tiny-5, and its training sounds."""
-    from engine.train import train_codec
-
-    torch.set_num_threads(1)
-    cfg = Config().with_overrides(TINY)
-    used, skipped = load_usable(str(dev_sets / "dev-tiny-5"), cfg.audio.sample_rate, cfg.audio.min_duration_s,
-                                quiet=True)
-    return Model(train_codec(used, skipped, cfg).bundle), used
+    return trained_tiny(str(dev_sets / "dev-tiny-5"))
 
 
 def test_labels_cover_every_code_and_are_json(tiny):
@@ -155,8 +145,9 @@ def test_labels_of_other_weights_are_ignored_and_missing_context_is_an_error(tin
     with pytest.raises(InputError, match="no stored label contexts"):
         label_bundle(model)
     foreign = dict(compute_labels(model, audios=sounds[:1]), model_id="someone-else")
-    model.bundle = model.bundle.with_meta(labels=foreign)
+    original = model.bundle
+    model.bundle = original.with_meta(labels=foreign)
     try:
         assert model_labels(model) is None
     finally:
-        model.bundle = model.bundle.with_meta(labels=None)
+        model.bundle = original  # the model is shared with other tests

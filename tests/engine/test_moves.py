@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from tests.engine.test_edits_fixtures import trained_tiny
 
 from engine import edits
-from engine.commands.common import load_usable
-from engine.config import Config, PriorConfig
+from engine.config import PriorConfig
 from engine.descriptors import region_descriptors
 from engine.errors import InputError
 from engine.labels import compute_labels
 from engine.model import Model
 from engine.moves import MOVES, apply_move, evaluate_moves
 
-TINY = ["codec.hidden_channels=32", "codec.latent_dim=16", "codec.levels=2", "codec.codebook_size=8",
-        "codec.codebook_dim=8", "train.max_epochs=20", "train.threads=1", "train.batch_size=8",
-        "train.patience_epochs=100"]
 
 
 @pytest.fixture(scope="module")
 def tiny(dev_sets):
-    """A tiny codec trained for a second on dev-small-30 (drums: a spread of brightness and level),
-    its sounds, their codes and labels."""
-    from engine.train import train_codec
-
-    torch.set_num_threads(1)
-    cfg = Config().with_overrides(TINY)
-    used, skipped = load_usable(str(dev_sets / "dev-small-30"), cfg.audio.sample_rate, cfg.audio.min_duration_s,
-                                quiet=True)
-    used = used[::3]  # 9 sounds: enough variety, a quick fit
-    model = Model(train_codec(used, skipped, cfg).bundle)
+    """A tiny codec trained for a second on every third file of dev-small-30 (drums: a spread of
+    brightness and level), its sounds, their codes, labels, and regions with room for each move."""
+    model, used = trained_tiny(str(dev_sets / "dev-small-30"), every=3)
     grids = [model.encode(a) for a in used]
     loud, attacks = top_regions(model, grids, "rms_db"), top_regions(model, grids, "spectral_flux")
     regions = {move: attacks if move == "smoother" else loud for move in MOVES}
