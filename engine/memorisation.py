@@ -57,3 +57,20 @@ def overlap_report(samples: Sequence[np.ndarray], train: Sequence[np.ndarray], h
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
+
+
+def describe(prior_report: dict) -> list[str]:
+    """Plain lines for `distill info` from report["prior"]."""
+    def levels(values):
+        return " / ".join(f"{v:.1f}" for v in values) if values else "n/a"
+
+    def share(value):
+        return "n/a" if value is None else f"{value:.0%}"
+
+    lines = [f"prior: validation perplexity {levels(prior_report.get('val_perplexity'))} per level, "
+             f"train {levels(prior_report.get('train_perplexity'))}",
+             f"  samples share {share(prior_report.get('ngram8_overlap_nontrivial'))} of their non-trivial 8-grams "
+             f"with the training files ({share(prior_report.get('ngram8_overlap'))} with silence); held-out real "
+             f"files share {share(prior_report.get('heldout_ngram8_overlap_nontrivial'))}"]
+    lines += [f"  warning: {w}" for w in prior_report.get("warnings", [])]
+    return lines

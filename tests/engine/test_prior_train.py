@@ -108,3 +108,12 @@ def test_ngram_overlap_counts():
     report = overlap_report([sample], train, [silence])
     assert report == {"ngram8_overlap": 0.3333, "ngram8_overlap_nontrivial": 0.3333,
                       "heldout_ngram8_overlap_nontrivial": None}
+
+
+def test_describe_gives_plain_lines_with_warnings():
+    from engine.memorisation import describe
+    lines = describe({"val_perplexity": [3.08, 10.3], "train_perplexity": [1.57, 4.35], "ngram8_overlap": 0.75,
+                      "ngram8_overlap_nontrivial": 0.28, "heldout_ngram8_overlap_nontrivial": None,
+                      "warnings": ["train perplexity 1.20 ..."]})
+    assert lines[0] == "prior: validation perplexity 3.1 / 10.3 per level, train 1.6 / 4.3"
+    assert "28%" in lines[1] and "n/a" in lines[1] and lines[2].startswith("  warning: train perplexity")
