@@ -34,6 +34,10 @@ MOVES = {
 }
 # "smoother" lowers spectral flux (all frame-to-frame change) rather than onset strength: a decaying
 # region has no onsets left to remove, but it can still change less.
+# The smallest change that counts as a move (and as a success in evaluation): below these a
+# "change" is float noise of the decoder, not something anyone could hear or measure twice.
+MIN_CHANGE = {"centroid_hz": 1.0, "rms_db": 0.05, "bandwidth_hz": 1.0, "flatness": 1e-4,
+              "onset_strength": 1e-5, "pitch_salience": 1e-4, "spectral_flux": 1e-5}
 STEP_SHARES = (0.125, 0.25, 0.5, 1.0)  # rank steps tried, as shares of the codebook size
 SMOOTH_WIDTHS = (3, 5, 9)  # frames of the box filters "smoother" tries
 ORDERING_PROXY = {"spectral_flux": "onset_strength"}  # for labels made before spectral_flux existed
@@ -175,7 +179,7 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
         values = measure(model, grids, descriptor, start, end)
         if not found:
             return MoveResult(codes, move, None, float(values[0]), float(values[0]), False)
-        moved = direction * (values[1] - values[0]) > 0
+        moved = direction * (values[1] - values[0]) > MIN_CHANGE[descriptor]
         return MoveResult(codes.with_indices(found[0][1]), move, level, float(values[0]), float(values[1]), bool(moved))
     found = candidates(codes, table, descriptor, direction, start, end, editable)
     if descriptor in ("onset_strength", "spectral_flux") and direction < 0:
@@ -184,7 +188,8 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
         found += bridge_candidates(codes, books, start, end, editable)
     values = measure(model, [codes.indices] + [g for _, g in found], descriptor, start, end)
     gains = direction * (values[1:] - values[0])  # [N] change in the named direction
-    if not found or gains.max() <= 0:  # the ordering failed in this context: try the other orderings
+    floor = MIN_CHANGE[descriptor]
+    if not found or gains.max() <= floor:  # the ordering failed in this context: try the other orderings
         found = hold_candidates(codes, start, end, editable)  # and every held code
         for other in DESCRIPTORS:
             for sign in (1, -1):
@@ -192,9 +197,9 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
                     found += candidates(codes, table, other, sign, start, end, editable)
         values = measure(model, [codes.indices] + [g for _, g in found], descriptor, start, end)
         gains = direction * (values[1:] - values[0])
-    if not found or gains.max() <= 0:
+    if not found or gains.max() <= floor:
         return MoveResult(codes, move, None, float(values[0]), float(values[0]), False)
-    good = np.flatnonzero(gains > 0)
+    good = np.flatnonzero(gains > floor)
     pick = good[np.argmin(np.abs(gains[good] - amount * gains.max()))]
     level, grid = found[pick]
     return MoveResult(codes.with_indices(grid), move, level, float(values[0]), float(values[1 + pick]), True)
@@ -217,7 +222,8 @@ def evaluate_moves(model: Any, audios: Sequence[Audio], n_regions: int = 100, se
                    region_frames: tuple[int, int] = (4, 16), verify: bool = True,
                    labels: dict | None = None) -> dict:
     """Per move, the share of `n_regions` random non-silent regions of the encoded `audios` where the
-    move changed its descriptor the named way, measured on the full decode of the result.
+    move changed its descriptor the named way (by more than `MIN_CHANGE`), measured on the full
+    decode of the result.
 
     -> {"moves": {name: share}, "mean_change": {name: float}, "regions": n, "verify": bool}
     """
@@ -236,7 +242,7 @@ def evaluate_moves(model: Any, audios: Sequence[Audio], n_regions: int = 100, se
             result = apply_move(model, grids[i], name, start, end, labels=labels, verify=verify)
             before = region_descriptors(base_mels[i], cfg, start * stride, end * stride)[descriptor]
             after = region_descriptors(model.decode(result.codes).values, cfg, start * stride, end * stride)[descriptor]
-            ok += direction * (after - before) > 0
+            ok += direction * (after - before) > MIN_CHANGE[descriptor]
             deltas.append(after - before)
         shares[name] = round(ok / max(len(regions), 1), 4)
         changes[name] = round(float(np.mean(deltas)), 6) if deltas else 0.0
