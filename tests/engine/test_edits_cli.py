@@ -103,3 +103,25 @@ def test_audition_writes_wav_files(models, tmp_path, capsys):
     assert load_audio(tmp_path / "region.wav", 48_000, 0.0).duration_s == pytest.approx(4 * 1024 / 48_000, abs=0.01)
     code, _ = edit(capsys, session, "audition-code", 0, 3, tmp_path / "held.wav", 10)
     assert code == 0 and (tmp_path / "held.wav").stat().st_size > 1000
+
+
+def test_regenerate_with_the_prior_through_the_cli(dev_sets, tmp_path, capsys):
+    from engine.config import PriorConfig
+    from engine.prior_train import train_prior
+
+    model, sounds = trained_tiny(str(dev_sets / "dev-tiny-5"))
+    grids = [np.array(model.encode(s).indices) for s in sounds]
+    cfg = PriorConfig(layers=1, dim=32, heads=2, context_frames=32, crop_frames=32, batch_size=8, max_steps=20)
+    prior = train_prior(grids, [], 8, cfg, seed=0, max_seconds=20)
+    path = save_bundle(tmp_path / "p.distill", model.bundle.with_tensors("prior", prior.tensors))
+    session = tmp_path / "p.session.json"
+    edit(capsys, session, "new", path, sorted((dev_sets / "dev-tiny-5").iterdir())[4])
+    edit(capsys, session, "lock", 1)
+    code, state = edit(capsys, session, "regenerate", 2, 10, 7)
+    assert code == 0 and state["op"] == "regenerate 2 10 seed 7"
+    before, after = (s.codes.indices for s in load_session(session).history()[-2:])
+    changed = np.argwhere(before != after)
+    assert set(changed[:, 0]) <= {0} and set(changed[:, 1]) <= set(range(2, 10))  # level 1 is locked
+    edit(capsys, session, "undo")
+    assert edit(capsys, session, "regenerate", 2, 10, 7)[0] == 0
+    np.testing.assert_array_equal(load_session(session).codes.indices, after)  # the seed reproduces
