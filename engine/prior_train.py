@@ -58,7 +58,7 @@ def train_prior(train_codes: Sequence[Variants], val_codes: Sequence[np.ndarray]
 
 
 def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, progress) -> PriorResult:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     files = [_variants(v, i) for i, v in enumerate(train_codes)]
     if not files:
         raise InputError("the prior needs codes of at least one training file")
@@ -127,6 +127,7 @@ def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, 
     report = memorisation_report(prior, [f[0] for f in files], val, seed=seed)
     report["warnings"] = warnings + report["warnings"]
     stats = {"steps": step, "best_step": best[1], "train_s": round(time.perf_counter() - started, 3),
+             "cpu_s": round(time.process_time() - cpu_started, 3),  # what a quiet machine would take
              "stopped_by": stopped_by, "parameters": prior.parameter_count()}
     return PriorResult(prior.tensors(), report, stats)
 
