@@ -122,8 +122,16 @@
     if (kv.position_s !== undefined) { S.view.playheadS = Number(kv.position_s); S.view.draw(); }
     if (kv.can_undo !== undefined) $("undo").disabled = !Number(kv.can_undo) || !S.protocol.has(A.undo);
     if (kv.can_redo !== undefined) $("redo").disabled = !Number(kv.can_redo) || !S.protocol.has(A.redo);
-    if (kv.model && kv.model !== S.modelName) { S.modelName = String(kv.model); $("model-select").value = S.modelName; }
-    if (kv.version !== undefined && S.version !== undefined && Number(kv.version) !== S.version && S.model.frames === 0) refreshGrid();
+    // the status poll is the safety net for a missed notification: another model, or another grid version
+    const loaded = kv.model && kv.model !== "none" && kv.model_id;   // "none" until a model is in
+    if (loaded && kv.model !== S.modelName) {
+      S.modelName = String(kv.model);
+      if ([...$("model-select").options].some((o) => o.value === S.modelName)) $("model-select").value = S.modelName;
+      refreshGrid(); refreshLabels(); send(A.sampling);
+    } else if (loaded && kv.version !== undefined && Number(kv.version) !== S.version) {
+      const now = performance.now();
+      if (!S.gridAskedAt || now - S.gridAskedAt > 2000) refreshGrid();
+    }
   }
   /** /model/entry name levels codebook_size files health created (one per model, then /done). */
   function onModelEntry(args) { S.modelRows.push(args); }
@@ -195,7 +203,7 @@
   }
 
   // ------------------------------------------------------------------ page -> engine
-  function refreshGrid() { send(A.gridGet); }
+  function refreshGrid() { S.gridAskedAt = performance.now(); send(A.gridGet); }
   function refreshLabels() { S.model.labels = []; send(A.labels); }
   function refreshModels() { S.modelRows = []; send(A.modelList); }
   function refreshFx() { S.fxRows = []; send(A.fxList); }
@@ -455,8 +463,8 @@
     c.on(N.fail, (a, msg) => { if (!msg.settled) log(`${a[0]} failed: ${a.slice(1).join(" ")}`, "fail"); });  // awaited ones log themselves
     c.onstate = (up) => {
       $("conn").textContent = up ? "connected" : "offline"; $("conn").className = "conn " + (up ? "on" : "off");
-      if (!up) return;
-      send(A.status); refreshModels(); refreshGrid(); refreshLabels(); send(A.sampling);
+      if (!up) { S.modelName = ""; return; }
+      send(A.status); refreshModels();   // the status answer fetches grid, labels and sampling once a model is in
       if (S.protocol.has(A.trainProgress)) send(A.trainProgress);
     };
     wire(); setTool("listen"); renderFx(); renderLegend(); updateBrush(); drawTraining();

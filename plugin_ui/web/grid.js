@@ -12,7 +12,7 @@
   // Stable colours for the families the labeller names: [hue, saturation %]. Noise is grey on purpose.
   const FAMILY_HUES = {
     bright: [48, 80], dark: [225, 60], noisy: [210, 8], tonal: [140, 55], punchy: [8, 70], soft: [285, 45],
-    smooth: [185, 50], quiet: [250, 30], loud: [25, 75],
+    smooth: [185, 50], quiet: [250, 30], loud: [25, 75], plain: [35, 22],
   };
 
   /** Grid state the view draws. indices is row-major [Q, F] (level-major). */
@@ -112,7 +112,7 @@
       ctx.fillStyle = "#15171c"; ctx.fillRect(0, 0, W, H);
       if (!model.frames) {
         ctx.fillStyle = "#8a90a0"; ctx.font = "14px system-ui, sans-serif";
-        ctx.fillText("No sound yet: load a model and press Generate.", GUTTER_W + 12, RULER_H + 24);
+        ctx.fillText("No sound yet: load a model (Library), then press Generate.", GUTTER_W + 12, RULER_H + 24);
         return;
       }
       const f0 = Math.max(0, Math.floor(this.scrollX / cw));
