@@ -2,8 +2,9 @@
 effect chain, sampling settings, a clipboard, and an undo/redo history of immutable states.
 
 States are frozen values; an edit builds a new state (sharing every unchanged array with the old
-one) and pushes the old one onto a persistent linked stack, so history is unbounded, each step
-costs O(1) plus the edited grid, and undo/redo return bit-identical grids. Selection and loop
+one) and pushes the old one onto a persistent linked stack *as the cells where it differs* from
+the new one, so history is unbounded, each step keeps only what it changed (plus one grid compare),
+and undo/redo rebuild bit-identical grids. Selection and loop
 changes replace the present state without a history step (like any sound editor); everything
 that changes the sound (codes, locks, effects, sampling) is undoable.
 
@@ -20,7 +21,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -152,16 +153,56 @@ def _check_levels(name: str, levels: tuple, n_levels: int) -> None:
 
 @dataclass(frozen=True)
 class _Node:
-    """A persistent stack cell: pushing shares the whole rest of the stack."""
+    """A persistent stack cell holding one state as a *difference*: its fields, and the cells where
+    its grid differs from the grid of the state above it (nearer the present). Pushing shares the
+    whole rest of the stack; a step costs memory for the cells it changed, not a grid."""
 
-    state: SessionState
+    meta: tuple  # (loop, selection, locked_levels, effects_json, sampling_json, op)
+    cells: np.ndarray  # [n, 3] (level, frame, code): this grid where it differs from the one above
+    grid: Codes | None  # the whole grid instead, when it cannot be a difference (other shape)
     below: "_Node | None"
 
 
-def _iter(node: _Node | None) -> Iterator[SessionState]:
+_META = ("loop", "selection", "locked_levels", "effects_json", "sampling_json", "op")
+_NO_CELLS = np.zeros((0, 3), dtype=np.int64)
+_NO_CELLS.setflags(write=False)
+
+
+def _pack(state: SessionState, above: Codes, below: _Node | None) -> _Node:
+    meta = tuple(getattr(state, name) for name in _META)
+    codes = state.codes
+    if codes is above:
+        return _Node(meta, _NO_CELLS, None, below)
+    same = (codes.indices.shape == above.indices.shape and codes.codebook_size == above.codebook_size
+            and codes.frame_rate_hz == above.frame_rate_hz and codes.model_id == above.model_id)
+    if not same:
+        return _Node(meta, _NO_CELLS, codes, below)
+    q, f = np.nonzero(codes.indices != above.indices)
+    cells = np.stack([q, f, codes.indices[q, f]], axis=1).astype(np.int64)  # [n, 3]
+    cells.setflags(write=False)
+    return _Node(meta, cells, None, below)
+
+
+def _unpack(node: _Node, above: Codes) -> SessionState:
+    if node.grid is not None:
+        codes = node.grid
+    elif len(node.cells) == 0:
+        codes = above  # the same grid: the same object, shared
+    else:
+        grid = np.array(above.indices)
+        grid[node.cells[:, 0], node.cells[:, 1]] = node.cells[:, 2]
+        codes = above.with_indices(grid)
+    return SessionState(codes, **dict(zip(_META, node.meta)))
+
+
+def _unwind(node: _Node | None, above: Codes) -> list[SessionState]:
+    """The states of a stack, top (nearest the present) first."""
+    out = []
     while node is not None:
-        yield node.state
-        node = node.below
+        state = _unpack(node, above)
+        out.append(state)
+        above, node = state.codes, node.below
+    return out
 
 
 @dataclass(frozen=True)
@@ -195,8 +236,8 @@ class Session:
         if state.codes.model_id != self.codes.model_id:
             raise SessionError(f"codes of model {state.codes.model_id!r} cannot enter a session of "
                                f"model {self.codes.model_id!r}")
-        return replace(self, present=state, past=_Node(self.present, self.past), n_past=self.n_past + 1,
-                       future=None, n_future=0)
+        return replace(self, present=state, past=_pack(self.present, state.codes, self.past),
+                       n_past=self.n_past + 1, future=None, n_future=0)
 
     def edit(self, codes: Codes, op: str) -> "Session":
         """A new grid as an undoable step; selection and loop are clipped to a shorter grid."""
@@ -213,18 +254,20 @@ class Session:
     def undo(self) -> "Session":
         if self.past is None:
             raise SessionError("nothing to undo")
-        return replace(self, present=self.past.state, past=self.past.below, n_past=self.n_past - 1,
-                       future=_Node(self.present, self.future), n_future=self.n_future + 1)
+        older = _unpack(self.past, self.codes)
+        return replace(self, present=older, past=self.past.below, n_past=self.n_past - 1,
+                       future=_pack(self.present, older.codes, self.future), n_future=self.n_future + 1)
 
     def redo(self) -> "Session":
         if self.future is None:
             raise SessionError("nothing to redo")
-        return replace(self, present=self.future.state, future=self.future.below, n_future=self.n_future - 1,
-                       past=_Node(self.present, self.past), n_past=self.n_past + 1)
+        newer = _unpack(self.future, self.codes)
+        return replace(self, present=newer, future=self.future.below, n_future=self.n_future - 1,
+                       past=_pack(self.present, newer.codes, self.past), n_past=self.n_past + 1)
 
     def history(self) -> list[SessionState]:
         """Every state, oldest first; the present is at index `n_past`."""
-        return [*reversed(list(_iter(self.past))), self.present, *_iter(self.future)]
+        return [*reversed(_unwind(self.past, self.codes)), self.present, *_unwind(self.future, self.codes)]
 
     def summary(self) -> dict:
         s = self.present
@@ -300,10 +343,10 @@ def session_from_json(data: Any, source: str = "session", model_id: str | None =
         if any(s.codes.levels != states[0].codes.levels for s in states):
             raise SessionError("states disagree on the number of levels")
         past = future = None
-        for s in states[:cursor]:
-            past = _Node(s, past)
-        for s in reversed(states[cursor + 1:]):
-            future = _Node(s, future)
+        for i in range(cursor):  # bottom (oldest) first; each relative to the state after it
+            past = _pack(states[i], states[i + 1].codes, past)
+        for i in range(len(states) - 1, cursor, -1):  # bottom (newest) first; relative to the one before
+            future = _pack(states[i], states[i - 1].codes, future)
         clipboard = data.get("clipboard")
         if clipboard is not None:
             clipboard = np.asarray(clipboard, dtype=np.int64)

@@ -140,6 +140,12 @@ def test_undo_redo_many_steps_is_cheap_and_exact():
         session = session.edit(edits.set_code(session.codes, int(rng.integers(3)), int(rng.integers(64)),
                                               int(rng.integers(K))), "set")
         grids.append(session.codes.indices)
+    # history keeps what each step changed, not a grid per step
+    node, cells = session.past, 0
+    while node is not None:
+        assert node.grid is None
+        cells, node = cells + len(node.cells), node.below
+    assert cells <= 2000
     for i in range(2000, 0, -1):
         np.testing.assert_array_equal(session.codes.indices, grids[i])
         session = session.undo()
