@@ -84,13 +84,26 @@ def test_every_tab_renders_without_errors(served, browser):
     assert not problems, "\n".join(problems)
 
 
-def test_controls_the_engine_lacks_are_disabled(served, browser):
-    """Only addresses in the manifest are sent; a control for one the engine lacks says so."""
+def test_page_uses_only_the_manifest(served, browser):
+    """Only addresses in the manifest are sent; a control whose route the engine does not offer is
+    disabled and says so (the page adapts to the manifest it is served)."""
     page, problems, _ = open_page(browser, served.url)
-    manifest = page.evaluate("Array.from(Distill.state.protocol.routes.keys())")
-    assert "/edit/set" in manifest and "/undo" in manifest
-    sent = page.evaluate("Distill.state.conn.send('/not/an/address', [])")
-    assert sent is False
+    assert page.evaluate("Distill.state.conn.send('/not/an/address', [])") is False
+    assert not page.is_disabled("#op-reverse")
+    page.close()
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+    def without_reverse(route):
+        manifest = route.fetch().json()
+        manifest["routes"] = [r for r in manifest["routes"] if r["address"] != "/edit/reverse"]
+        route.fulfill(json=manifest)
+    page.route("**/protocol.json", without_reverse)
+    page.goto(served.url)
+    page.wait_for_function("document.getElementById('conn').textContent === 'connected'")
+    assert page.is_disabled("#op-reverse")
+    assert "not offered by this engine" in page.get_attribute("#op-reverse", "title")
+    assert not page.is_disabled("#op-duplicate")
     page.close()
     assert not problems, "\n".join(problems)
 
