@@ -94,7 +94,8 @@ def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, 
         # The depth head's view of the coarser codes of the same frame is corrupted the same way.
         coarser = _corrupt(targets, cfg.token_corruption, codebook_size, net.bos, rng)
         logits = net.depth_logits(net.temporal(inputs), coarser)  # [B, L, Q, K]
-        loss = F.cross_entropy(logits.reshape(-1, codebook_size), targets.reshape(-1))
+        loss = F.cross_entropy(logits.reshape(-1, codebook_size), targets.reshape(-1),
+                               label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
