@@ -34,10 +34,17 @@ MOVES = {
 }
 # "smoother" lowers spectral flux (all frame-to-frame change) rather than onset strength: a decaying
 # region has no onsets left to remove, but it can still change less.
-# The smallest change that counts as a move (and as a success in evaluation): below these a
-# "change" is float noise of the decoder, not something anyone could hear or measure twice.
-MIN_CHANGE = {"centroid_hz": 1.0, "rms_db": 0.05, "bandwidth_hz": 1.0, "flatness": 1e-4,
-              "onset_strength": 1e-5, "pitch_salience": 1e-4, "spectral_flux": 1e-5}
+# The smallest change that counts as a move (and as a success in evaluation), absolute plus a share
+# of the value before: below it a "change" is float noise of the decoder, not something anyone could
+# hear or measure twice. Ratios (flatness, flux) span decades between sounds, so theirs is relative.
+MIN_CHANGE = {"centroid_hz": (1.0, 0.0), "rms_db": (0.05, 0.0), "bandwidth_hz": (1.0, 0.0),
+              "flatness": (1e-8, 0.01), "onset_strength": (1e-7, 0.01), "pitch_salience": (1e-4, 0.0),
+              "spectral_flux": (1e-7, 0.01)}
+
+
+def min_change(descriptor: str, before: float) -> float:
+    absolute, relative = MIN_CHANGE[descriptor]
+    return absolute + relative * abs(before)
 STEP_SHARES = (0.125, 0.25, 0.5, 1.0)  # rank steps tried, as shares of the codebook size
 SMOOTH_WIDTHS = (3, 5, 9)  # frames of the box filters "smoother" tries
 ORDERING_PROXY = {"spectral_flux": "onset_strength"}  # for labels made before spectral_flux existed
@@ -179,7 +186,7 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
         values = measure(model, grids, descriptor, start, end)
         if not found:
             return MoveResult(codes, move, None, float(values[0]), float(values[0]), False)
-        moved = direction * (values[1] - values[0]) > MIN_CHANGE[descriptor]
+        moved = direction * (values[1] - values[0]) > min_change(descriptor, values[0])
         return MoveResult(codes.with_indices(found[0][1]), move, level, float(values[0]), float(values[1]), bool(moved))
     found = candidates(codes, table, descriptor, direction, start, end, editable)
     if descriptor in ("onset_strength", "spectral_flux") and direction < 0:
@@ -188,7 +195,7 @@ def apply_move(model: Any, codes: Codes, move: str, start_frame: int, end_frame:
         found += bridge_candidates(codes, books, start, end, editable)
     values = measure(model, [codes.indices] + [g for _, g in found], descriptor, start, end)
     gains = direction * (values[1:] - values[0])  # [N] change in the named direction
-    floor = MIN_CHANGE[descriptor]
+    floor = min_change(descriptor, values[0])
     if not found or gains.max() <= floor:  # the ordering failed in this context: try the other orderings
         found = hold_candidates(codes, start, end, editable)  # and every held code
         for other in DESCRIPTORS:
@@ -222,7 +229,7 @@ def evaluate_moves(model: Any, audios: Sequence[Audio], n_regions: int = 100, se
                    region_frames: tuple[int, int] = (4, 16), verify: bool = True,
                    labels: dict | None = None) -> dict:
     """Per move, the share of `n_regions` random non-silent regions of the encoded `audios` where the
-    move changed its descriptor the named way (by more than `MIN_CHANGE`), measured on the full
+    move changed its descriptor the named way (by more than `min_change`), measured on the full
     decode of the result.
 
     -> {"moves": {name: share}, "mean_change": {name: float}, "regions": n, "verify": bool}
@@ -242,7 +249,7 @@ def evaluate_moves(model: Any, audios: Sequence[Audio], n_regions: int = 100, se
             result = apply_move(model, grids[i], name, start, end, labels=labels, verify=verify)
             before = region_descriptors(base_mels[i], cfg, start * stride, end * stride)[descriptor]
             after = region_descriptors(model.decode(result.codes).values, cfg, start * stride, end * stride)[descriptor]
-            ok += direction * (after - before) > MIN_CHANGE[descriptor]
+            ok += direction * (after - before) > min_change(descriptor, before)
             deltas.append(after - before)
         shares[name] = round(ok / max(len(regions), 1), 4)
         changes[name] = round(float(np.mean(deltas)), 6) if deltas else 0.0
