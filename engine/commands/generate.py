@@ -30,7 +30,11 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     sampling = Sampling.from_plain_words(args.creativity, args.focus, args.diversity)  # bad values: exit 2
     frames_for_seconds(args.seconds, 1.0)  # checks the range before loading anything
+    import torch
+
     from engine.model import Model
+
+    torch.set_num_threads(1)  # small models: on a busy 2-core CPU one thread is faster than two
     from engine.prior import Prior
 
     model = Model.load(args.model)
