@@ -256,5 +256,6 @@ def prior_finishing_step(bundle, result, config, progress: Callable[[dict], None
     """`distill train`'s step after the codec: `result` is the codec's TrainResult (mels + split)."""
     train_mels = [result.mels.mels[i] for i in result.train_idx]
     val_mels = [result.mels.mels[i] for i in result.val_idx]
-    return add_prior(bundle, train_mels, val_mels, max_seconds=max(30.0, config.train.max_minutes * 60 / 4),
+    # Half the codec's budget, at least a minute: 30 files need ~30 s of CPU, 120 files several minutes.
+    return add_prior(bundle, train_mels, val_mels, max_seconds=max(60.0, config.train.max_minutes * 60 / 2),
                      progress=progress)
