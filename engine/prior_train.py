@@ -134,10 +134,16 @@ def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, 
 
 
 def memorisation_report(prior: Prior, train: Sequence[np.ndarray], heldout: Sequence[np.ndarray],
-                        seed: int = 0, sample_frames: int | None = None) -> dict:
-    """Per level perplexities, n-gram overlaps of samples vs held-out files, and warnings."""
+                        seed: int = 0, sample_frames: int | None = None, sampling=None) -> dict:
+    """Per level perplexities, n-gram overlaps of samples vs held-out files, and warnings.
+
+    Samples are drawn from the model's own distribution (temperature 1, no top-k/top-p) unless
+    `sampling` says otherwise: truncated sampling favours frequent n-grams and would inflate the
+    overlap of a model that copies nothing."""
     from engine.generate import _State  # generation imports the prior; keep the import one-way at load
     from engine.sampling import Sampling
+
+    sampling = sampling or Sampling(temperature=1.0, top_k=0, top_p=1.0)
 
     with torch.inference_mode():
         train_nll, train_frames = sequence_nll(train, prior.net)
@@ -149,7 +155,7 @@ def memorisation_report(prior: Prior, train: Sequence[np.ndarray], heldout: Sequ
     state = _State(prior, batch=1)
     state.prefill(None)
     state.fork(SAMPLE_COUNT)
-    samples = state.run(frames, Sampling(), np.random.default_rng(seed + 1))  # [S, Q, F]
+    samples = state.run(frames, sampling, np.random.default_rng(seed + 1))  # [S, Q, F]
     overlap = overlap_report([s[0] for s in samples], [t[0] for t in train], [h[0] for h in heldout])
     warnings = []
     if val_ppl and min(val_ppl) < MEMORISED_PERPLEXITY:

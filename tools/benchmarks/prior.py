@@ -149,4 +149,5 @@ FIGURES = {
     "generate_10s_s": generate_10s,
     "prior_train_s_dev-tiny-5": lambda: prior_train_s("dev-tiny-5"),
     "prior_train_s_dev-small-30": lambda: prior_train_s("dev-small-30"),
+    "prior_train_s_dev-mixed-120": lambda: prior_train_s("dev-mixed-120"),
 }
