@@ -134,7 +134,14 @@ def prior_train_s(set_name: str) -> dict:
     from engine.bundle import save_bundle
     from engine.prior_train import add_prior
 
+    from dataclasses import replace
+
+    from engine.config import adaptive_defaults
+
     bundle, train_mels, val_mels = _codec_inputs(set_name)
+    # The prior settings of this code (a cached codec may carry older ones), sized by file count.
+    prior_cfg = adaptive_defaults(len(train_mels) + len(val_mels)).prior
+    bundle = replace(bundle, config=replace(bundle.config, prior=prior_cfg))
     bundle = add_prior(bundle, train_mels, val_mels, max_seconds=600)
     save_bundle(CACHE / f"{set_name}.distill", bundle)
     report = bundle.meta["report"]
