@@ -1,4 +1,5 @@
-"""distill export MODEL: (re)adds the ONNX decoder graph the live path needs, self-tested."""
+"""distill export MODEL: (re)adds the ONNX decoder graph the live path needs, self-tested, and
+recomputes the code labels (from the context windows the labels store, so no training data is needed)."""
 from __future__ import annotations
 
 from engine.bundle import load_bundle, save_bundle
@@ -15,7 +16,13 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from engine.export import export_bundle  # imports torch: only when the command runs
 
-    bundle = export_bundle(load_bundle(args.model))
+    from engine.labels import label_bundle
+    from engine.model import Model
+
+    bundle = load_bundle(args.model)
+    if "labels" in bundle.meta:
+        bundle = label_bundle(Model(bundle))
+    bundle = export_bundle(bundle)
     save_bundle(args.model, bundle)
     info = bundle.meta["onnx"]
     if args.json:
