@@ -180,6 +180,18 @@ def fill_region(codes: Codes, level: int, code: int, start_frame: int, end_frame
     return codes.with_indices(out)
 
 
+def fill(codes: Codes, code: int, start_frame: int, end_frame: int, levels: Iterable[int] | None = None,
+         locked_levels: Iterable[int] = ()) -> Codes:
+    """Every cell of the region (the chosen levels, default all) becomes `code`; locked levels keep
+    theirs, so unlike `fill_region` a region that spans a locked level is not an error."""
+    code = check_code(codes, code)
+    start, end = check_region(codes, start_frame, end_frame)
+    out = _writable(codes)
+    for q in editable_levels(codes, levels, locked_levels):
+        out[q, start:end] = code
+    return codes.with_indices(out)
+
+
 # ---------------------------------------------------------------- code vectors
 
 def check_codebooks(codes: Codes, codebooks: np.ndarray) -> np.ndarray:

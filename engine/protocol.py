@@ -227,6 +227,8 @@ ROUTES: tuple[Route, ...] = (
     _edit("/edit/reverse", _REGION, "reverse the region in time"),
     _edit("/edit/shift", (*_REGION, _i("frames", "frames to move by, negative = earlier")),
           "move the region in time, rotating within the region"),
+    _edit("/edit/fill", (*_REGION, _i("code", "the code every cell of the region gets", minimum=0)),
+          "fill the region with one code, as one undo step (locked levels keep theirs)"),
     _edit("/edit/blend", (*_REGION, _f("amount", "0 = region unchanged, 1 = clipboard", minimum=0.0, maximum=1.0)),
           "blend the region's code vectors with the clipboard's, re-quantized level by level"),
     _edit("/edit/morph", _REGION,

@@ -14,7 +14,7 @@
     gridGet: "/grid/get", labels: "/labels/get", select: "/edit/select", lock: "/edit/lock",
     set: "/edit/set", swap: "/edit/swap", copy: "/edit/copy", paste: "/edit/paste",
     duplicate: "/edit/duplicate", reverse: "/edit/reverse", blend: "/edit/blend", morph: "/edit/morph",
-    regenerate: "/edit/regenerate",
+    fill: "/edit/fill", regenerate: "/edit/regenerate",
     auditionCode: "/audition/code", auditionRegion: "/audition/region",
     play: "/play", stop: "/stop", loop: "/loop", seek: "/seek", gain: "/gain",
     render: "/render",
@@ -339,6 +339,7 @@
     bind($("lib-refresh"), A.modelList, refreshModels);
     document.querySelectorAll("[data-move]").forEach((b) => bind(b, MOVES[b.dataset.move],
       () => op(MOVES[b.dataset.move], [Number($("move-amount").value)], b.textContent)));
+    bind($("op-fill"), A.fill, () => op(A.fill, [S.brush], "fill"));
     bind($("op-swap"), A.swap, () => op(A.swap, [Number($("swap-a").value), Number($("swap-b").value)], "swap"));
     bind($("op-copy"), A.copy, () => op(A.copy, [], "copy"));
     bind($("op-paste"), A.paste, () => { const s = S.selection; if (s) ask(A.paste, [s.level0, s.frame0], "paste").catch(() => {}); else region(); });

@@ -158,6 +158,29 @@ def test_level_selection_limits_region_edits():
     np.testing.assert_array_equal(out.indices[1, 2:9], c.indices[1, 2:9][::-1])
 
 
+@given(grids_and_regions(), st.integers(0, K - 1), st.data())
+@settings(max_examples=60, deadline=None)
+def test_fill_sets_every_editable_cell_of_the_region(case, code, data):
+    c, start, end, locked = case
+    levels = tuple(sorted(data.draw(st.sets(st.integers(0, c.levels - 1), min_size=1))))
+    out = edits.fill(c, code, start, end, levels, locked)
+    assert_invariants(c, out, start, end, locked)
+    for q in range(c.levels):
+        if q in levels and q not in locked:
+            assert (out.indices[q, start:end] == code).all()
+        else:  # unselected or locked: untouched
+            np.testing.assert_array_equal(out.indices[q], c.indices[q])
+
+
+def test_fill_is_one_value_and_keeps_the_input():
+    c = grid(3, 12)
+    before = c.indices.copy()
+    out = edits.fill(c, 5, 2, 6, locked_levels=(1,))
+    assert (out.indices[[0, 2], 2:6] == 5).all()
+    np.testing.assert_array_equal(out.indices[1], before[1])
+    np.testing.assert_array_equal(c.indices, before)  # pure: the input grid never changes
+
+
 @pytest.mark.parametrize("call", [
     lambda c: edits.reverse_region(c, 5, 5),
     lambda c: edits.reverse_region(c, -1, 3),
@@ -170,6 +193,11 @@ def test_level_selection_limits_region_edits():
     lambda c: edits.paste(c, np.zeros((3, 3), np.int64), 20),
     lambda c: edits.reverse_region(c, 0, 4, locked_levels=(3,)),
     lambda c: edits.fill_region(c, 0, 1, 0, 4, locked_levels=(0,)),
+    lambda c: edits.fill(c, K, 0, 4),
+    lambda c: edits.fill(c, -1, 0, 4),
+    lambda c: edits.fill(c, 1, 4, 4),
+    lambda c: edits.fill(c, 1, 0, 21),
+    lambda c: edits.fill(c, 1, 0, 4, levels=(3,)),
 ])
 def test_invalid_region_edits_raise(call):
     c = grid()

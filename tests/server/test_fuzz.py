@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import OscClient
+from osc_client import OscClient
 from engine.server.fuzz import changes_state, datagrams, run_fuzz
 from engine.server.spawn import ServeProcess
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OscClient
+from osc_client import OscClient
 from engine.server.spawn import ServeProcess
 
 HERE = Path(__file__).parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import OscClient
+from osc_client import OscClient
 
 
 def test_missing_device_says_so_and_keeps_serving_effects_and_rendering(tiny_library, tmp_path, capsys):

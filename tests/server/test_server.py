@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import OscClient, wait_for
+from osc_client import OscClient, wait_for
 from engine.server.osc import build_message, parse_datagram
 
 
@@ -385,3 +385,33 @@ def test_model_named_on_the_command_line_may_live_anywhere(tiny_library, tmp_pat
         client.close()
     finally:
         srv.join()
+
+
+def test_fill_is_one_undo_step_and_spares_locked_levels(loaded):
+    assert loaded.answer("/generate", 2.0, 3)[0] == "/done"
+    g0 = grid(loaded)
+    code = int((g0[1, 4:12].max() + 1) % 8)  # differs from at least one cell of level 1 there
+    assert loaded.answer("/edit/lock", 0, 1)[0] == "/done"
+    locked = grid(loaded)
+    reply = loaded.answer("/edit/fill", 0, 2, 4.0, 12.0, code)  # Pd-style floats for the frames
+    assert reply[0] == "/done", reply
+    g1 = grid(loaded)
+    assert (g1[1, 4:12] == code).all()
+    assert (g1[0] == locked[0]).all()  # the locked level is untouched
+    assert (g1[:, :4] == locked[:, :4]).all() and (g1[:, 12:] == locked[:, 12:]).all()
+    assert loaded.answer("/undo")[0] == "/done"  # one step undoes the whole fill
+    assert (grid(loaded) == locked).all()
+    assert loaded.answer("/redo")[0] == "/done"
+    assert (grid(loaded) == g1).all()
+
+
+@pytest.mark.parametrize("args, field", [
+    ((0, 3, 0, 8, 1), "level_stop"), ((1, 1, 0, 8, 1), "level_stop"), ((0, 2, 0, 100_000, 1), "frame_stop"),
+    ((0, 2, 8, 8, 1), "frame_stop"), ((0, 2, 0, 8, 8), "code"), ((5, 6, 0, 8, 1), "level_start"),
+    ((0, 2, 100_000, 100_001, 1), "frame_start"),
+])
+def test_fill_out_of_range_names_the_field(loaded, args, field):
+    before, version = grid(loaded), status(loaded)["version"]
+    reply = loaded.answer("/edit/fill", *args)
+    assert reply[0] == "/fail" and reply[1][1].startswith(field + " "), reply
+    assert (grid(loaded) == before).all() and status(loaded)["version"] == version

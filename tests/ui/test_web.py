@@ -155,6 +155,38 @@ def test_region_select_reverse_render_and_sampling(served, osc, browser):
     assert not problems, "\n".join(problems)
 
 
+def test_fill_button_fills_the_selection_with_the_brush_as_one_undo_step(served, osc, browser):
+    """Select a region, pick a brush code, press Fill: the engine's region holds that code and
+    nothing else changed; one Undo restores the grid exactly."""
+    page, problems, _ = open_page(browser, served.url)
+    assert not page.is_disabled("#op-fill")  # the engine's manifest offers /edit/fill
+    before = osc.grid()
+    levels, frames = before.shape
+    f0, f1 = 10, min(15, frames - 1)  # inclusive in the page, as the selection shows
+    code = (int(before[0, f0]) + 1) % int(osc.status()["codebook_size"])
+    page.click(".tool[data-tool=select]")
+    a = page.evaluate(f"Distill.state.view.cellCentre(0, {f0})")
+    b = page.evaluate(f"Distill.state.view.cellCentre({levels - 1}, {f1})")
+    page.mouse.move(a["x"], a["y"])
+    page.mouse.down()
+    page.mouse.move(b["x"], b["y"], steps=5)
+    page.mouse.up()
+    page.fill("#brush-code", str(code))
+    page.dispatch_event("#brush-code", "input")
+    page.click("#op-fill")
+    want = before.copy()
+    want[:, f0:f1 + 1] = code
+    after = wait_engine(osc, lambda g: np.array_equal(g, want))
+    assert np.array_equal(after, want), "Fill did not set the selected region to the brush code in the engine"
+    page.wait_for_function("document.getElementById('log').textContent.includes('fill: done')")
+    page.wait_for_function("!document.getElementById('undo').disabled")
+    page.click("#undo")
+    undone = wait_engine(osc, lambda g: np.array_equal(g, before))
+    assert np.array_equal(undone, before), "one Undo did not restore the grid from before the fill"
+    page.close()
+    assert not problems, "\n".join(problems)
+
+
 
 @pytest.mark.slow
 def test_training_view_follows_a_real_training_run(served, browser, dev_sets):

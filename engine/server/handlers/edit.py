@@ -80,6 +80,22 @@ _region_edit("/edit/shift", "shift", lambda core, c, s, lv, f0, f1, n: _edits().
     c, f0, f1, n, lv, s.present.locked_levels))
 
 
+
+@handles("/edit/fill")
+def edit_fill(core, client, args):
+    session = _session(core)
+    l0, l1, f0, f1, code = args
+    codes = session.codes
+    # each field checked on its own so the /fail names the one that is wrong
+    for name, value, low, high in (("level_start", l0, 0, codes.levels - 1), ("level_stop", l1, l0 + 1, codes.levels),
+                                   ("frame_start", f0, 0, codes.n_frames - 1),
+                                   ("frame_stop", f1, f0 + 1, codes.n_frames),
+                                   ("code", code, 0, codes.codebook_size - 1)):
+        if not low <= value <= high:
+            raise InputError(f"{name} {value} is out of range: need {low}..{high} for this grid")
+    new = _edits().fill(codes, code, f0, f1, tuple(range(l0, l1)), session.present.locked_levels)
+    return _apply(core, "/edit/fill", new, "fill")
+
 def _clipboard(session):
     if session.clipboard is None:
         raise InputError("the clipboard is empty: send /edit/copy first")
