@@ -71,9 +71,10 @@ def _model_for_timing():
     from engine.config import Config
     from engine.model import Model, codec_tensors, utc_now
 
-    for path in sorted(CACHE.glob("*.distill")):
-        bundle = load_bundle(path)
-        if "prior" in bundle.tensors:
+    # The 5-50 file size (2 layers x 128) is the one the target is set for; bigger sets have bigger priors.
+    for path in [CACHE / "dev-small-30.distill", CACHE / "dev-tiny-5.distill"]:
+        bundle = load_bundle(path) if path.exists() else None
+        if bundle is not None and "prior" in bundle.tensors:
             return Model(bundle), path.name
     config = Config()
     torch.manual_seed(0)
