@@ -133,7 +133,7 @@ def test_absolute_paths_outside_and_symlinks_out_are_refused(root, tmp_path):
     assert issubclass(PathRefused, InputError)
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=20),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
                      max_leaves=6)
 
