@@ -10,6 +10,7 @@ the device, and if that fails it says so and keeps serving OSC and rendering.
 from __future__ import annotations
 
 import queue
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -33,14 +34,38 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    options = options_from_args(args)
-    audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir)
+    """Serves until SIGTERM or Ctrl-C, then shuts down in order (server and worker, decode thread,
+    stream and producer, PortAudio) and returns 0. Threads still inside onnxruntime, PortAudio or
+    JACK when the interpreter exits abort it ("terminate called without an active exception")."""
+    # Before the server's loop takes the signals over (and while opening the device, which can take
+    # seconds), SIGTERM interrupts like Ctrl-C instead of killing the process without cleanup.
+    signal.signal(signal.SIGTERM, _interrupt)
+    audio = None
     try:
+        options = options_from_args(args)
+        audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir)
         return run_server(options, audio)
+    except KeyboardInterrupt:
+        return 0
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
         close = getattr(audio, "close", None)
         if close is not None:
             close()
+        terminate_portaudio()  # this process owns PortAudio: its JACK client goes before exit does
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def terminate_portaudio() -> None:
+    """Releases PortAudio (and its JACK client) if this process loaded it, so that no PortAudio or
+    JACK thread is alive at interpreter exit."""
+    if "sounddevice" in sys.modules:
+        from bridge import devices
+        devices.terminate()
 
 
 def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, clips_dir: Path):
@@ -73,6 +98,7 @@ class BridgeAudio:
         self._grid: Codes | None = None
         self._grid_playing = False  # False while an audition replaced the grid's audio
         self._jobs: queue.Queue = queue.Queue()
+        self._closed = False
         self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
         self._thread.start()
 
@@ -103,8 +129,10 @@ class BridgeAudio:
     def _decode_loop(self) -> None:
         while True:
             kind, codes = self._jobs.get()
-            while not self._jobs.empty():  # coalesce: only the newest request matters
+            while not self._jobs.empty() and kind != "close":  # coalesce: only the newest request matters
                 kind, codes = self._jobs.get()
+            if kind == "close":
+                return
             try:
                 if kind == "grid":
                     self._show_grid(codes)
@@ -218,5 +246,14 @@ class BridgeAudio:
                 "underruns": s.get("underruns", 0), "latency_ms": 1000.0 * latency if latency else 0.0,
                 "gain_db": s.get("gain_db", 0.0)}
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Joins the decode thread (it finishes the decode it is in), closes the bridge (stream and
+        producer thread) and drops the ONNX sessions. Idempotent. PortAudio itself stays up (other
+        streams of this process may use it): `run` terminates it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(("close", None))
+        self._thread.join(timeout_s)
         self.bridge.close()
+        self._live = self._loop = self._model = None  # onnxruntime sessions go while Python is whole

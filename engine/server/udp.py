@@ -24,7 +24,7 @@ class OscProtocol(asyncio.DatagramProtocol):
 
     def sender(self, dest: list) -> callable:
         def send(address: str, args: list) -> None:
-            if self.transport is not None:
+            if self.transport is not None and not self.transport.is_closing():  # shutting down: drop
                 self.transport.sendto(build_message(address, args), (dest[0], dest[1]))
         return send
 

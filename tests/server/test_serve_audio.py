@@ -1,10 +1,17 @@
 """`distill serve --device NAME` when the device cannot open: the composition root says so, and the
-server keeps serving OSC, the effect chain and rendering. (A device that plays: test_peers.py.)"""
+server keeps serving OSC, the effect chain and rendering; a playing device server stops cleanly on
+SIGTERM and Ctrl-C. (A device that plays: test_peers.py.)"""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import time
 from pathlib import Path
 
-from osc_client import OscClient
+import pytest
+
+from osc_client import OscClient, wait_for
 
 
 def test_missing_device_says_so_and_keeps_serving_effects_and_rendering(tiny_library, tmp_path, capsys):
@@ -33,3 +40,86 @@ def test_missing_device_says_so_and_keeps_serving_effects_and_rendering(tiny_lib
     finally:
         srv.join()
         audio.close()
+
+
+@pytest.mark.skipif(not shutil.which("jackd"), reason="needs Debian jackd2 (.ci/run installs it)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_stops_a_playing_device_server_cleanly(tiny_library, sig):
+    """`distill serve --device` playing on a real JACK (dummy) server, its decode thread busy with
+    an edit storm, gets SIGTERM or Ctrl-C: it exits 0 with no C++ abort at interpreter exit
+    ("terminate called without an active exception") and no traceback, and JACK still runs."""
+    from bridge.jack_tools import JackServer, server_running
+    from engine.server.spawn import ServeProcess
+    name = f"distill-sig-{os.getpid()}-{int(sig)}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    jack = JackServer.ensure(name, 48000, 256)
+    try:
+        proc = ServeProcess("--models-dir", str(tiny_library / "models"), "--clips-dir", str(tiny_library / "clips"),
+                            "--input-dir", str(tiny_library / "inputs"), "--web-port", "-1", "--model", "tiny",
+                            "--device", "system", env={"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"})
+        try:
+            client = OscClient(proc.osc_port)
+            wait_for(lambda: dict(zip(*[iter(client.answer("/status")[1])] * 2))["model"] == "tiny", timeout_s=60)
+            assert client.answer("/generate", 4.0, 1)[0] == "/done"
+            assert client.answer("/play")[0] == "/done"
+            status = dict(zip(*[iter(client.answer("/status")[1])] * 2))
+            assert status["audio"] != "none", "the JACK device did not open"
+            for i in range(40):  # re-decodes queue up on the decode thread
+                client.send("/edit/set", i % 2, (7 * i) % 100, i % 8)
+            time.sleep(0.05)
+            proc.proc.send_signal(sig)
+            returncode = proc.proc.wait(30)
+            stderr = proc.stop()
+            client.close()
+        finally:
+            proc.stop()
+        assert "terminate called" not in stderr, stderr[-2000:]
+        assert "Traceback" not in stderr, stderr[-2000:]
+        assert returncode == 0, f"exit code {returncode}: {stderr[-2000:]}"
+        assert server_running(name), "JACK went down with the engine"
+    finally:
+        jack.stop()
+        for f in (tiny_library / "models").glob("*.session.json"):
+            f.unlink()
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.mark.skipif(not shutil.which("jackd"), reason="needs Debian jackd2 (.ci/run installs it)")
+def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path):
+    """What a clean exit rests on: after `BridgeAudio.close()` on a real JACK device no decode or
+    producer thread is alive and the stream is closed; `terminate_portaudio` then releases PortAudio."""
+    import numpy as np
+    import sounddevice as sd
+
+    from bridge import devices
+    from bridge.jack_tools import JackServer
+    from bridge.serve import BridgeAudio, open_bridge_audio, terminate_portaudio
+    from engine.codes import Codes
+    from engine.model import Model
+    name = f"distill-close-{os.getpid()}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    jack = JackServer.ensure(name, 48000, 256)
+    try:
+        devices.refresh()  # PortAudio sees the JACK server started after import
+        audio = open_bridge_audio("system", 48000, 256, tmp_path)
+        assert isinstance(audio, BridgeAudio) and audio.describe() != "none", audio.bridge.message
+        model = Model.load(tiny_library / "models" / "tiny.distill")
+        audio.set_model(model, tiny_library / "models" / "tiny.distill")
+        codes = Codes(np.zeros((2, 64), np.int64), 8, model.code_frame_rate_hz, model.model_id)
+        for k in range(10):  # decodes queued on the decode thread
+            audio.set_grid(codes.with_indices(np.full((2, 64), k % 8, np.int64)), None)
+        audio.play()
+        audio.close()
+        assert not audio._thread.is_alive(), "the decode thread outlived close()"
+        assert not audio.bridge.player._thread.is_alive(), "the bridge's producer thread outlived close()"
+        assert audio.bridge._stream is None
+        audio.close()  # idempotent
+        terminate_portaudio()
+        assert not sd._initialized, "PortAudio is still initialised"
+    finally:
+        devices.terminate()  # before JACK stops (else Python aborts at exit), then back as it was
+        jack.stop()
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        devices.refresh()
