@@ -36,7 +36,7 @@ def prior() -> Prior:
     cfg = PriorConfig(layers=1, dim=32, heads=2, dropout=0.1, token_corruption=0.05, context_frames=WINDOW,
                       crop_frames=WINDOW, batch_size=16, eval_every_steps=40, patience_steps=10_000,
                       max_steps=160)
-    result = train_prior(drift_files(24, 0), drift_files(4, 1), K, cfg, seed=0, max_seconds=30)
+    result = train_prior(drift_files(24, 0), drift_files(4, 1), K, cfg, seed=0, max_seconds=600)  # a cap, not a target
     return Prior.from_tensors(result.tensors)
 
 

@@ -34,7 +34,7 @@ def markov_files(n_files: int, seed: int, chain_seed: int = 0) -> list[np.ndarra
 def test_report_has_the_issue_keys_and_sane_values():
     progress = []
     result = train_prior(markov_files(12, 0), markov_files(3, 1), K, PriorConfig(**TINY, max_steps=60),
-                         seed=0, max_seconds=30, progress=progress.append)
+                         seed=0, max_seconds=600, progress=progress.append)
     assert set(result.report) == REPORT_KEYS
     for key in ("val_perplexity", "train_perplexity"):
         assert len(result.report[key]) == Q and all(1.0 < v < K for v in result.report[key])
@@ -53,7 +53,7 @@ def test_early_stopping_keeps_the_best_checkpoint():
     cfg = PriorConfig(**{**TINY, "dim": 64}, dropout=0.0, token_corruption=0.0, learning_rate=5e-3,
                       eval_every_steps=10, patience_steps=60, max_steps=600)
     seen = []
-    result = train_prior(train, val, K, cfg, seed=0, max_seconds=60, progress=seen.append)
+    result = train_prior(train, val, K, cfg, seed=0, max_seconds=600, progress=seen.append)
     totals = {row["step"]: float(np.sum(np.log(row["val_perplexity"]))) for row in seen}
     best_step = min(totals, key=totals.get)
     assert result.stats["stopped_by"] == "early_stopping"
@@ -67,7 +67,7 @@ def test_memorised_prior_is_warned_about():
     train = [rng.integers(0, K, (Q, 60)) for _ in range(2)]
     cfg = PriorConfig(**{**TINY, "dim": 64}, dropout=0.0, token_corruption=0.0, learning_rate=1e-2,
                       eval_every_steps=50, patience_steps=10_000, max_steps=200)
-    result = train_prior(train, train, K, cfg, seed=0, max_seconds=60)
+    result = train_prior(train, train, K, cfg, seed=0, max_seconds=600)
     assert max(result.report["train_perplexity"]) < 1.5
     text = " ".join(result.report["warnings"])
     assert "validation perplexity" in text and "memorised" in text
@@ -82,7 +82,7 @@ def test_memorised_prior_is_warned_about():
 def test_augmented_variants_and_missing_validation_are_accepted():
     files = markov_files(6, 2)
     variants = [[f, np.roll(f, 1, axis=1)] for f in files]
-    result = train_prior(variants, [], K, PriorConfig(**TINY, max_steps=20), seed=0, max_seconds=30)
+    result = train_prior(variants, [], K, PriorConfig(**TINY, max_steps=20), seed=0, max_seconds=600)
     assert set(result.report) == REPORT_KEYS
     assert "held out" in result.report["warnings"][0]
 
