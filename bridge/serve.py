@@ -99,6 +99,8 @@ class BridgeAudio:
         self._grid_playing = False  # False while an audition replaced the grid's audio
         self._jobs: queue.Queue = queue.Queue()
         self._closed = False
+        self._main: tuple[Any, int] | None = None  # voice 0's audio as last set: (samples, rate)
+        self._layers: list[tuple[Codes, Any]] = []  # decoded layers, reused while their grid is the same
         self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
         self._thread.start()
 
@@ -126,25 +128,67 @@ class BridgeAudio:
         self._require_device()
         self._jobs.put(("audition", codes))
 
+    def set_voices(self, layers: list[tuple[Codes, float]]) -> None:
+        """Layers `[(codes, gain_db)]` played as voices 1.. over the grid (voice 0), decoded on the
+        decode thread; [] leaves the grid alone."""
+        if layers:
+            if self._model is None:
+                raise InputError("no model loaded: send /model/load NAME first")
+            self._require_device()
+        if layers or self._layers:
+            self._jobs.put(("voices", list(layers)))
+
     def _decode_loop(self) -> None:
         while True:
-            kind, codes = self._jobs.get()
-            while not self._jobs.empty() and kind != "close":  # coalesce: only the newest request matters
-                kind, codes = self._jobs.get()
-            if kind == "close":
-                return
-            try:
-                if kind == "grid":
-                    self._show_grid(codes)
-                else:  # audition: the clip replaces the grid until the grid changes or /play
-                    self._grid_playing = False
-                    samples, rate = self._render_samples(codes)
-                    self.bridge.set_loop(None, None)
-                    self.bridge.set_audio(samples, rate)
-                    self.bridge.seek(0.0)
-                    self.bridge.play()
-            except Exception as e:
-                print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
+            # coalesce: only the newest request of each kind matters (grid or audition, layers)
+            batch = {}
+            kind, payload = self._jobs.get()
+            while True:
+                if kind == "close":
+                    return
+                batch["voices" if kind == "voices" else "main"] = (kind, payload)
+                if self._jobs.empty():
+                    break
+                kind, payload = self._jobs.get()
+            for kind, payload in batch.values():  # the grid before the layers mixed with it
+                try:
+                    self._decode(kind, payload)
+                except Exception as e:
+                    print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
+
+    def _decode(self, kind: str, payload: Any) -> None:
+        if kind == "grid":
+            self._show_grid(payload)
+        elif kind == "voices":
+            self._show_voices(payload)
+        else:  # audition: the clip replaces the grid until the grid changes or /play
+            self._grid_playing = False
+            samples, rate = self._render_samples(payload)
+            self.bridge.set_loop(None, None)
+            self._set_main(samples, rate)
+            self.bridge.seek(0.0)
+            self.bridge.play()
+
+    def _set_main(self, samples: Any, rate: int, changed: tuple[int, int] | None = None) -> None:
+        self._main = (samples, rate)
+        self.bridge.set_audio(samples, rate, changed=changed)
+
+    def _show_voices(self, layers: list[tuple[Codes, float]]) -> None:
+        cached = {id(codes): samples for codes, samples in self._layers}
+        todo = [codes for codes, _ in layers if id(codes) not in cached]
+        if todo:
+            if self._live is not None:
+                decoded = self._live.render_voices(todo)  # one batched ONNX call per grid length
+            else:
+                decoded = [self._render_samples(codes)[0] for codes in todo]
+            cached.update({id(codes): samples for codes, samples in zip(todo, decoded)})
+        self._layers = [(codes, cached[id(codes)]) for codes, _ in layers]
+        if self._main is None:
+            return  # the grid is not decoded yet: nothing to layer over
+        rate = self._live.spec.audio.sample_rate if self._live is not None else self._main[1]
+        main_samples, main_rate = self._main
+        self.bridge.set_voices([(main_samples, main_rate, 0.0),
+                                *((cached[id(codes)], rate, gain_db) for codes, gain_db in layers)])
 
     def _render_samples(self, codes: Codes) -> tuple[Any, int]:
         if self._live is not None:
@@ -156,15 +200,15 @@ class BridgeAudio:
         self._grid = codes
         if self._live is None:
             samples, rate = self._render_samples(codes)
-            self.bridge.set_audio(samples, rate)
+            self._set_main(samples, rate)
         elif self._loop is None or self._loop.codes.indices.shape != codes.indices.shape or not self._grid_playing:
             self._loop = self._live.loop(codes)
-            self.bridge.set_audio(self._loop.samples, self._live.spec.audio.sample_rate)
+            self._set_main(self._loop.samples, self._live.spec.audio.sample_rate)
         else:
             splice = self._loop.edit(codes)  # only the frames the edit touched, crossfaded in
             if splice is not None:
-                self.bridge.set_audio(self._loop.samples, self._live.spec.audio.sample_rate,
-                                      changed=(splice.start, splice.stop))
+                self._set_main(self._loop.samples, self._live.spec.audio.sample_rate,
+                               changed=(splice.start, splice.stop))
         self._grid_playing = True
 
     def _require_device(self) -> None:
@@ -257,3 +301,4 @@ class BridgeAudio:
         self._thread.join(timeout_s)
         self.bridge.close()
         self._live = self._loop = self._model = None  # onnxruntime sessions go while Python is whole
+        self._layers, self._main = [], None

@@ -268,6 +268,16 @@ ROUTES: tuple[Route, ...] = (
     Route("/seek", (_f("position_s", "playhead position", minimum=0.0),), (_DONE,), "move the playhead", "transport"),
     Route("/gain", (_f("gain_db", "output gain", minimum=-96.0, maximum=12.0),), (_DONE,),
           "output gain, ramped so it does not click", "transport"),
+    # layered voices (the bridge mixes them with the grid)
+    Route("/voice/add", (_f("seconds", "duration", minimum=1.0, maximum=60.0), _SEED),
+          (_done(_i("voice", "the new layer's index, from 1 (0 is the grid)")),),
+          "generate a second code stream with the prior and play it layered over the grid (needs --device)",
+          "voice", job=True),
+    Route("/voice/gain", (_i("voice", "layer index, from 1", minimum=1),
+                          _f("gain_db", "the layer's gain", minimum=-96.0, maximum=12.0)),
+          (_DONE,), "gain of one layer", "voice"),
+    Route("/voice/clear", (), (_done(_i("count", "layers removed")),), "remove every layer: the grid plays alone",
+          "voice"),
     # effects (the bridge)
     Route("/fx/add", (_s("effect", "a pedalboard effect (e.g. Reverb, Compressor) or a .vst3 path"),
                       _i("slot", "position in the chain; -1 = end", optional=True, default=-1, minimum=-1)),

@@ -70,6 +70,7 @@ class Core:
         self.prior: Any = None  # engine.prior.Prior, or None when the bundle has none
         self.labels: Any = None
         self.codebooks: Any = None  # [Q, K, d] numpy, for blend and morph
+        self.voices: list = []  # layers over the grid: [(Codes, gain_db)], voice i + 1 in the bridge
         self.session: Any = None  # engine.session.Session
         self.version = 0
         self.dirty = False

@@ -66,6 +66,8 @@ class AudioPort(Protocol):
 
     def audition(self, codes: Codes) -> None: ...  # play a short grid once, over the loop
 
+    def set_voices(self, layers: list[tuple[Codes, float]]) -> None: ...  # [(codes, gain_db)] over the grid
+
     def fx_add(self, effect: str, slot: int) -> tuple[int, str]: ...
 
     def fx_remove(self, slot: int) -> None: ...
@@ -127,6 +129,10 @@ class OfflineAudio:
 
     play = stop = loop = loop_bars = tempo = seek = audition = _refuse
     fx_add = fx_remove = fx_param = fx_bypass = _refuse
+
+    def set_voices(self, layers: list[tuple[Codes, float]]) -> None:
+        if layers:
+            raise InputError(self.reason)
 
     def gain(self, gain_db: float) -> None:
         self._gain_db = float(gain_db)  # applied to renders

@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from osc_client import OscClient, wait_for
@@ -89,7 +90,6 @@ def test_a_signal_stops_a_playing_device_server_cleanly(tiny_library, sig):
 def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path):
     """What a clean exit rests on: after `BridgeAudio.close()` on a real JACK device no decode or
     producer thread is alive and the stream is closed; `terminate_portaudio` then releases PortAudio."""
-    import numpy as np
     import sounddevice as sd
 
     from bridge import devices
@@ -123,3 +123,78 @@ def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path):
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         devices.refresh()
+
+
+@pytest.mark.skipif(not shutil.which("jackd"), reason="needs Debian jackd2 (.ci/run installs it)")
+def test_layered_voices_over_osc_reach_the_playing_bridge(tiny_library, tmp_path):
+    """/voice/add generates a second code stream with the real prior and the bridge mixes it as
+    voice 1 over the grid (voice 0) on a real JACK device; /voice/gain sets its gain, an edit of the
+    grid leaves the layers alone, /voice/clear removes them; bad indices /fail naming the voice."""
+    from bridge import devices
+    from bridge.jack_tools import JackServer
+    from bridge.serve import BridgeAudio, open_bridge_audio
+    from engine.codes import Codes
+    from engine.generate import frames_for_seconds, generate
+    from engine.sampling import Sampling
+    from engine.server.app import Server, ServeOptions
+    for f in (tiny_library / "models").glob("*.session.json"):
+        f.unlink()
+    name = f"distill-voices-{os.getpid()}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    jack = JackServer.ensure(name, 48000, 256)
+    srv = audio = None
+    try:
+        devices.refresh()
+        audio = open_bridge_audio("system", 48000, 256, tmp_path)
+        assert isinstance(audio, BridgeAudio) and audio.describe() != "none", audio.bridge.message
+        srv = Server(ServeOptions(osc_port=0, web_port=None, models_dir=tiny_library / "models", clips_dir=tmp_path,
+                                  input_dir=tmp_path), audio, log=lambda text: None).start_in_thread()
+        client = OscClient(srv.osc_port)
+        scene = lambda: audio.bridge.player.scene  # noqa: E731  (what the producer mixes now)
+        assert client.answer("/model/load", "tiny")[0] == "/done"
+        assert client.answer("/generate", 1.0, 1)[0] == "/done"
+        assert client.answer("/play")[0] == "/done"
+        reply = client.answer("/voice/gain", 1, 0.0)
+        assert reply[0] == "/fail" and reply[1][1].startswith("voice 1 is out of range"), reply
+        grid_audio = audio._live.render(srv.core.session.codes)  # the generated grid, decoded
+        wait_for(lambda: len(scene().voices) == 1 and len(scene().voices[0].source) == len(grid_audio))
+        grid_voice = scene().voices[0].source.copy()
+        np.testing.assert_allclose(grid_voice, grid_audio, atol=1e-5)
+
+        assert client.answer("/voice/add", 1.0, 5) == ("/done", ["/voice/add", 1])
+        wait_for(lambda: len(scene().voices) == 2)
+        model, prior = srv.core.model, srv.core.prior
+        frames = frames_for_seconds(1.0, model.code_frame_rate_hz)
+        s = srv.core.session.present.sampling
+        want_codes = generate(prior, frames, Sampling(temperature=float(s["temperature"]), top_k=int(s["top_k"]),
+                                                       top_p=float(s["top_p"])), 5)
+        want = audio._live.render(Codes(want_codes.astype("int64"), 8, model.code_frame_rate_hz, model.model_id))
+        np.testing.assert_allclose(scene().voices[1].source, want, atol=1e-5)  # seed 5's stream, decoded
+        np.testing.assert_array_equal(scene().voices[0].source, grid_voice)  # the grid plays on under it
+
+        assert client.answer("/voice/add", 1.0, 6) == ("/done", ["/voice/add", 2])
+        assert client.answer("/voice/gain", 2, -6.0) == ("/done", ["/voice/gain"])
+        wait_for(lambda: len(scene().voices) == 3 and abs(scene().voices[2].gain - 10 ** (-6 / 20)) < 1e-6)
+        layer1 = scene().voices[1].source.copy()
+        assert client.answer("/edit/fill", 0, 2, 0, 10, 3)[0] == "/done"  # the grid changes, the layers stay
+        wait_for(lambda: not np.array_equal(scene().voices[0].source[:len(grid_voice)], grid_voice))
+        assert len(scene().voices) == 3 and np.array_equal(scene().voices[1].source, layer1)
+        reply = client.answer("/voice/gain", 3, 0.0)
+        assert reply[0] == "/fail" and "voice 3 is out of range" in reply[1][1], reply
+
+        assert client.answer("/voice/clear") == ("/done", ["/voice/clear", 2])
+        wait_for(lambda: len(scene().voices) == 1)
+        assert client.answer("/voice/clear") == ("/done", ["/voice/clear", 0])
+        client.close()
+    finally:
+        if srv is not None:
+            srv.join()
+        if audio is not None:
+            audio.close()
+        devices.terminate()  # before JACK stops (else Python aborts at exit), then back as it was
+        jack.stop()
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        devices.refresh()
+        for f in (tiny_library / "models").glob("*.session.json"):
+            f.unlink()

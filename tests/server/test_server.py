@@ -415,3 +415,11 @@ def test_fill_out_of_range_names_the_field(loaded, args, field):
     reply = loaded.answer("/edit/fill", *args)
     assert reply[0] == "/fail" and reply[1][1].startswith(field + " "), reply
     assert (grid(loaded) == before).all() and status(loaded)["version"] == version
+
+
+def test_voices_need_an_audio_device(loaded):
+    reply = loaded.answer("/voice/add", 1.0, 2)
+    assert reply[0] == "/fail" and "no audio device" in reply[1][1], reply
+    reply = loaded.answer("/voice/gain", 1, -3.0)
+    assert reply[0] == "/fail" and "voice 1 is out of range" in reply[1][1], reply
+    assert loaded.answer("/voice/clear") == ("/done", ["/voice/clear", 0])

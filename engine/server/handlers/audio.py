@@ -172,3 +172,58 @@ def render_region(core, client, args):
     if not 0 <= f0 < f1 <= codes.n_frames:
         raise InputError(f"frames [{f0}, {f1}) are out of range: the grid has {codes.n_frames} frames")
     return _render_job(core, "/render/region", name, codes.with_indices(np.array(codes.indices[:, f0:f1])))
+
+
+# ------------------------------------------------------------ layered voices
+@handles("/voice/add")
+def voice_add(core, client, args):
+    from engine.codes import Codes
+    from engine.generate import GenerationCancelled, frames_for_seconds
+    from engine.generate import generate as run_generate
+    from engine.server.handlers.edit import _frames_progress, _require_prior, _sampling
+    session, prior = _session(core), _require_prior(core)
+    seconds, seed = args_or_defaults("/voice/add", args)
+    seed = int(session.present.sampling.get("seed", 0)) if seed is None else seed
+    if core.audio.describe() == "none":  # say so now rather than after generating
+        from engine.server.ports import NO_DEVICE
+        raise InputError(NO_DEVICE)
+    base, sampling = session.codes, _sampling(session)
+    frames = frames_for_seconds(seconds, base.frame_rate_hz)
+
+    def work(progress, cancelled):
+        try:
+            return run_generate(prior, frames, sampling, seed, _frames_progress(progress), cancelled)
+        except GenerationCancelled:
+            from engine.server.jobs import Cancelled
+            raise Cancelled() from None
+
+    def commit(indices):
+        if core.session is None or core.session.model_id != base.model_id:
+            raise InputError("the model changed while the job ran; its result was dropped")
+        codes = Codes(indices.astype("int64"), base.codebook_size, base.frame_rate_hz, base.model_id)
+        voices = [*core.voices, (codes, 0.0)]
+        core.audio.set_voices(voices)
+        core.voices = voices
+        return done("/voice/add", len(voices))
+    return Job("/voice/add", work, commit)
+
+
+@handles("/voice/gain")
+def voice_gain(core, client, args):
+    voice, gain_db = args
+    if not 1 <= voice <= len(core.voices):
+        raise InputError(f"voice {voice} is out of range: there are {len(core.voices)} layers (1..{len(core.voices)})"
+                         if core.voices else f"voice {voice} is out of range: there are no layers (send /voice/add)")
+    voices = list(core.voices)
+    voices[voice - 1] = (voices[voice - 1][0], float(gain_db))
+    core.audio.set_voices(voices)
+    core.voices = voices
+    return done("/voice/gain")
+
+
+@handles("/voice/clear")
+def voice_clear(core, client, args):
+    count = len(core.voices)
+    core.audio.set_voices([])
+    core.voices = []
+    return done("/voice/clear", count)

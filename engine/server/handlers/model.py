@@ -64,6 +64,9 @@ def install_model(core, values: dict) -> None:
     core.labels = None
     core.codebooks = values.get("codebooks")
     core.audio.set_model(core.model, path)
+    if core.voices:  # layers of the previous model's prior
+        core.voices = []
+        core.audio.set_voices([])
     core.session = None  # a new model: the whole grid is new
     core.commit_session(values["session"])
     core.dirty = False
