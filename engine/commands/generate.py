@@ -25,6 +25,9 @@ def add_arguments(p) -> None:
                    help=f"top-p in (0, 1]: keep the likeliest codes holding this share of probability "
                         f"(default {defaults.top_p})")
     p.add_argument("--codes-out", default=None, metavar="CODES.json", help="also write the generated codes")
+    p.add_argument("--fast", action="store_true",
+                   help="render through the live decoder (ONNX + PGHI, what `distill serve` plays): about "
+                        "2.4x faster than the default offline-quality render")
 
 
 def run(args) -> int:
@@ -42,7 +45,12 @@ def run(args) -> int:
     n_frames = frames_for_seconds(args.seconds, model.code_frame_rate_hz)
     indices = generate(prior, n_frames, sampling, seed=args.seed)
     codes = Codes(indices, model.config.codec.codebook_size, model.code_frame_rate_hz, model.model_id)
-    audio = model.render(codes)
+    if args.fast:
+        from engine.audio import Audio
+        from engine.runtime import LiveDecoder
+        audio = Audio(LiveDecoder(model.bundle).render(codes), model.config.audio.sample_rate)
+    else:
+        audio = model.render(codes)
     n_samples = int(round(args.seconds * audio.sample_rate))  # exactly the asked duration
     samples = np.pad(audio.samples[:n_samples], (0, max(0, n_samples - len(audio.samples))))
     save_audio(args.out, samples, audio.sample_rate, bit_depth="float")

@@ -31,5 +31,7 @@ def run(args) -> int:
                   f"dead {h['dead_codes']}")
         print(f"  validation mel L1: {report['codec']['val_mel_l1']:.4f}; trained in {report['timings']['train_s']:.0f} s")
         if "prior" in report:
-            print(f"  prior: {report['prior']}")
+            from engine.memorisation import describe
+            for line in describe(report["prior"]):
+                print(f"  {line}")
     return 0
