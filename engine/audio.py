@@ -8,12 +8,12 @@ file it cannot.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import InputError
 from pedalboard.io import AudioFile
 
@@ -115,29 +115,15 @@ def save_audio(path: str | os.PathLike, audio: Audio | np.ndarray, sample_rate: 
         raise ValueError("save_audio needs a sample_rate for raw arrays")
     samples = np.asarray(samples, dtype=np.float32)
     data = samples[None, :] if samples.ndim == 1 else samples  # [C, T]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix, prefix=".tmp-")
-    os.close(fd)
-    try:
-        quality = {16: 16, 24: 24, "float": 32, 32: 32}[bit_depth]
-        with AudioFile(tmp, "w", samplerate=float(sample_rate), num_channels=data.shape[0],
+    quality = {16: 16, 24: 24, "float": 32, 32: 32}[bit_depth]
+    with atomic_path(path) as tmp:
+        with AudioFile(str(tmp), "w", samplerate=float(sample_rate), num_channels=data.shape[0],
                        bit_depth=quality) as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; saved files get normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _short(error: Exception) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:160]
 
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current

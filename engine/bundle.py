@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from engine.errors import InputError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from engine.atomic import atomic_path
 from engine.config import Config
 
 BUNDLE_FORMAT = "distill-bundle"
@@ -73,20 +73,13 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> Path:
         "files": sorted(bundle.files),
         "meta": bundle.meta,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-            for name in sorted(bundle.tensors):
-                arrays = {k: np.ascontiguousarray(v) for k, v in bundle.tensors[name].items()}
-                z.writestr(f"{name}.safetensors", st_save(arrays))
-            for name in sorted(bundle.files):
-                z.writestr(name, bundle.files[name])
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; saved files get normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        for name in sorted(bundle.tensors):
+            arrays = {k: np.ascontiguousarray(v) for k, v in bundle.tensors[name].items()}
+            z.writestr(f"{name}.safetensors", st_save(arrays))
+        for name in sorted(bundle.files):
+            z.writestr(name, bundle.files[name])
     return path
 
 
@@ -160,8 +153,3 @@ def _read_json(z: zipfile.ZipFile, name: str, path: Path) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{path}: {name} is not valid JSON ({e})") from None
 
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current

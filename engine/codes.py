@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import write_text_atomic
 from engine.errors import InputError
 
 CODES_FORMAT = "distill-codes"
@@ -91,11 +92,7 @@ class Codes:
 
 def save_codes(path: str | os.PathLike, codes: Codes) -> Path:
     """Writes a codes file atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(codes.to_json()))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(codes.to_json()))
 
 
 def load_codes(path: str | os.PathLike) -> Codes:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.atomic import write_text_atomic
 from engine.codes import Codes
 from engine.errors import InputError
 
@@ -382,18 +382,7 @@ def _entry_grid(entry: dict, previous: np.ndarray | None, i: int) -> np.ndarray:
 
 def save_session(path: str | os.PathLike, session: Session) -> Path:
     """Writes the session atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(session_to_json(session), separators=(",", ":"))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(session_to_json(session), separators=(",", ":")))
 
 
 def load_session(path: str | os.PathLike, model_id: str | None = None) -> Session:
