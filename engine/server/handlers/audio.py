@@ -178,9 +178,8 @@ def render_region(core, client, args):
 @handles("/voice/add")
 def voice_add(core, client, args):
     from engine.codes import Codes
-    from engine.generate import GenerationCancelled, frames_for_seconds
-    from engine.generate import generate as run_generate
-    from engine.server.handlers.edit import _frames_progress, _require_prior, _sampling
+    from engine.generate import frames_for_seconds
+    from engine.server.handlers.edit import _require_prior, _sampling, generation_work
     session, prior = _session(core), _require_prior(core)
     seconds, seed = args_or_defaults("/voice/add", args)
     seed = int(session.present.sampling.get("seed", 0)) if seed is None else seed
@@ -190,12 +189,7 @@ def voice_add(core, client, args):
     base, sampling = session.codes, _sampling(session)
     frames = frames_for_seconds(seconds, base.frame_rate_hz)
 
-    def work(progress, cancelled):
-        try:
-            return run_generate(prior, frames, sampling, seed, _frames_progress(progress), cancelled)
-        except GenerationCancelled:
-            from engine.server.jobs import Cancelled
-            raise Cancelled() from None
+    work = generation_work(prior, frames, sampling, seed)
 
     def commit(indices):
         if core.session is None or core.session.model_id != base.model_id:

@@ -190,16 +190,10 @@ def _frames_progress(progress):
     return lambda done_frames, total: progress(done_frames / max(total, 1), f"{done_frames}/{total} frames")
 
 
-@handles("/generate")
-def generate(core, client, args):
-    from engine.codes import Codes
-    from engine.generate import GenerationCancelled, frames_for_seconds
+def generation_work(prior, frames: int, sampling, seed: int):
+    """A job's work function that samples `frames` code frames, with progress and cancellation."""
+    from engine.generate import GenerationCancelled
     from engine.generate import generate as run_generate
-    session, prior = _session(core), _require_prior(core)
-    seconds, seed = args_or_defaults("/generate", args)
-    seed = int(session.present.sampling.get("seed", 0)) if seed is None else seed
-    frames = frames_for_seconds(seconds, session.codes.frame_rate_hz)
-    sampling, base = _sampling(session), session.codes
 
     def work(progress, cancelled):
         try:
@@ -207,6 +201,20 @@ def generate(core, client, args):
         except GenerationCancelled:
             from engine.server.jobs import Cancelled
             raise Cancelled() from None
+    return work
+
+
+@handles("/generate")
+def generate(core, client, args):
+    from engine.codes import Codes
+    from engine.generate import frames_for_seconds
+    session, prior = _session(core), _require_prior(core)
+    seconds, seed = args_or_defaults("/generate", args)
+    seed = int(session.present.sampling.get("seed", 0)) if seed is None else seed
+    frames = frames_for_seconds(seconds, session.codes.frame_rate_hz)
+    sampling, base = _sampling(session), session.codes
+
+    work = generation_work(prior, frames, sampling, seed)
 
     def commit(indices):
         _check_same_model(core, base)
