@@ -3,7 +3,8 @@
 Working in the mel domain keeps it cheap (no re-analysis per step): gain is an offset in dB, EQ a
 smooth curve over bins, pitch a fractional shift along the mel axis (mel bins are roughly
 log-frequency, so a shift is close to a transposition), time a small resampling of frames.
-`augmented_code_change` measures the point of it: augmented chunks must encode to at least 20%
+`engine.train.augmented_code_change` measures the point of it (reported as
+`codec.augmented_code_change`): augmented chunks must encode to at least 20%
 different codes, or the codec sees the same thing twice.
 """
 from __future__ import annotations

@@ -83,6 +83,16 @@ def mel_l1(codec: Codec, mels: list[np.ndarray], quantize: bool = True) -> float
 
 
 @torch.no_grad()
+def augmented_code_change(codec: Codec, mels: list[np.ndarray], seed: int = 0) -> float:
+    """Share of code cells that change when each file is augmented once: augmentation that the
+    codes do not see is wasted (the design asks for at least 20%)."""
+    rng = np.random.default_rng(seed)
+    clean = eval_codes(codec, mels)
+    augmented = eval_codes(codec, [augment_mel(m, rng) for m in mels])
+    return float((clean != augmented).mean())
+
+
+@torch.no_grad()
 def eval_codes(codec: Codec, mels: list[np.ndarray]) -> np.ndarray:
     """All codes of the given files in eval mode, frames concatenated. # [Q, N]"""
     codec.eval()
@@ -252,6 +262,7 @@ def _result(codec, config, mels, train_idx, val_idx, skipped, state, train_s) ->
                   "train": [mels.names[i] for i in train_idx], "validation": [mels.names[i] for i in val_idx]},
         "config": config.to_dict(),
         "codec": {"levels": [h.to_json() for h in health],
+                  "augmented_code_change": augmented_code_change(codec, train_mels, config.train.seed),
                   "val_mel_l1": mel_l1(codec, val_mels, quantize=not config.codec.bypass_quantizer),
                   "epochs": state.epoch, "best_epoch": state.best_epoch},
         "health": {"verdict": v.verdict, "message": v.message},

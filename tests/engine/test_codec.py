@@ -59,3 +59,25 @@ def test_red_verdict_suggests_fewer_levels():
     codes = np.array([list(range(16)) * 2, [0] * 32])
     v = verdict(level_health(codes, 16), 16)
     assert v.verdict == "red" and "level 2 uses 1 of 16 codes: try 1 level (" in v.message
+
+
+def test_augmented_chunks_encode_to_different_codes():
+    """The design's check: augmentation must change at least 20% of the codes, measured on the
+    bundled demo model over its own synthesised sounds."""
+    import tempfile
+    from pathlib import Path
+
+    from engine.audio import scan_folder
+    from engine.dataset import mel_set
+    from engine.demo_sounds import write_demo_sounds
+    from engine.model import Model
+    from engine.train import augmented_code_change
+
+    model = Model.load(Path(__file__).resolve().parents[2] / "models" / "demo.distill")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_demo_sounds(Path(tmp), seed=2, count_per_kind=1)
+        used, _ = scan_folder(tmp, model.config.audio.sample_rate)
+    mels = list(mel_set(used, model.config.audio).mels)
+    change = augmented_code_change(model.codec, mels)
+    assert 0.2 <= change <= 1.0
+    assert augmented_code_change(model.codec, mels, seed=1) != change  # it depends on the draw
