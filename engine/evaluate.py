@@ -13,7 +13,7 @@ from engine.config import Config
 from engine.dataset import mel_set, split_by_file
 from engine.health import level_health
 from engine.model import Model
-from engine.train import eval_codes, mel_l1, train_codec
+from engine.train import augmented_code_change, eval_codes, mel_l1, train_codec
 
 
 def evaluate_codec(model: Model, audios: list[Audio]) -> dict:
@@ -21,7 +21,7 @@ def evaluate_codec(model: Model, audios: list[Audio]) -> dict:
     mels = mel_set(audios, model.config.audio)
     health = level_health(eval_codes(model.codec, list(mels.mels)), model.config.codec.codebook_size)
     return {"val_mel_l1": mel_l1(model.codec, list(mels.mels)), "levels": [h.to_json() for h in health],
-            "files": len(audios)}
+            "augmented_code_change": augmented_code_change(model.codec, list(mels.mels)), "files": len(audios)}
 
 
 def evaluate_with_baseline(model: Model, audios: list[Audio]) -> dict:
