@@ -13,7 +13,7 @@ from engine.config import Config
 from engine.dataset import mel_set, split_by_file
 from engine.health import level_health
 from engine.model import Model
-from engine.train import augmented_code_change, eval_codes, mel_l1, train_codec
+from engine.train import TrainResult, augmented_code_change, eval_codes, mel_l1, train_codec
 
 
 def evaluate_codec(model: Model, audios: list[Audio]) -> dict:
@@ -24,6 +24,14 @@ def evaluate_codec(model: Model, audios: list[Audio]) -> dict:
             "augmented_code_change": augmented_code_change(model.codec, list(mels.mels)), "files": len(audios)}
 
 
+def train_baseline(config: Config, audios: list[Audio], epochs: int) -> TrainResult:
+    """The continuous A/B baseline: `config`'s network with the quantizer bypassed, trained for
+    exactly `epochs` epochs (no early stop) on the same file split as the RVQ model."""
+    baseline_cfg = replace(config, codec=replace(config.codec, bypass_quantizer=True),
+                           train=replace(config.train, max_epochs=max(epochs, 1), patience_epochs=10**6))
+    return train_codec(audios, [], baseline_cfg)
+
+
 def evaluate_with_baseline(model: Model, audios: list[Audio]) -> dict:
     """RVQ vs continuous on the validation split of `audios` (the same split training used)."""
     cfg: Config = model.config
@@ -31,9 +39,7 @@ def evaluate_with_baseline(model: Model, audios: list[Audio]) -> dict:
     train_idx, val_idx = split_by_file(mels.names, cfg.train.val_share, cfg.train.seed)
     val_idx = val_idx or train_idx
     epochs = int(model.bundle.meta.get("report", {}).get("codec", {}).get("epochs", cfg.train.max_epochs))
-    baseline_cfg = replace(cfg, codec=replace(cfg.codec, bypass_quantizer=True),
-                           train=replace(cfg.train, max_epochs=max(epochs, 1), patience_epochs=10**6))
-    baseline = train_codec([audios[i] for i in train_idx] + [audios[i] for i in val_idx], [], baseline_cfg)
+    baseline = train_baseline(cfg, audios, epochs)
     val_mels = [mels.mels[i] for i in val_idx]
     rvq_l1 = mel_l1(model.codec, val_mels)
     base_l1 = mel_l1(_codec_of(baseline), val_mels, quantize=False)

@@ -235,21 +235,14 @@ def _epoch_row(codec, epoch, loss, train_set, val_set, config, warm) -> dict:
     if not warm:
         health = level_health(eval_codes(codec, list(train_set.mels)), config.codec.codebook_size)
         row["levels"] = [h.to_json() for h in health]
+        row["verdict"] = verdict(health, config.codec.codebook_size).verdict
     return row
 
 
 def _progress_row(row: dict, epoch: int, config: Config, elapsed: float, budget_s: float) -> dict:
     per_epoch = elapsed / (epoch + 1)
     eta = min(per_epoch * (config.train.max_epochs - epoch - 1), max(budget_s - elapsed, 0.0))
-    out = {"phase": "codec", "max_epochs": config.train.max_epochs, "eta_s": eta, **row}
-    if "levels" in row:
-        out["verdict"] = _verdict_from_rows(row["levels"], config.codec.codebook_size)
-    return out
-
-
-def _verdict_from_rows(levels: list[dict], codebook_size: int) -> str:
-    worst = min(h["utilization"] for h in levels)
-    return "red" if worst < 0.25 else "yellow" if worst < 0.5 else "green"
+    return {"phase": "codec", "max_epochs": config.train.max_epochs, "eta_s": eta, **row}
 
 
 def _result(codec, config, mels, train_idx, val_idx, skipped, state, train_s) -> TrainResult:

@@ -108,12 +108,8 @@ def test_page_uses_only_the_manifest(served, browser):
     assert not problems, "\n".join(problems)
 
 
-def test_region_select_reverse_render_and_sampling(served, osc, browser):
-    """Drag-select a region and reverse it; render and show the path; a slider reaches the engine."""
-    page, problems, _ = open_page(browser, served.url)
-    before = osc.grid()
-    levels, frames = before.shape
-    f0, f1 = 2, min(9, frames - 1)
+def drag_select(page, levels: int, f0: int, f1: int) -> None:
+    """Drags the Select tool over every level from frame f0 to frame f1 (inclusive), as a user does."""
     page.click(".tool[data-tool=select]")
     a = page.evaluate(f"Distill.state.view.cellCentre(0, {f0})")
     b = page.evaluate(f"Distill.state.view.cellCentre({levels - 1}, {f1})")
@@ -121,6 +117,15 @@ def test_region_select_reverse_render_and_sampling(served, osc, browser):
     page.mouse.down()
     page.mouse.move(b["x"], b["y"], steps=5)
     page.mouse.up()
+
+
+def test_region_select_reverse_render_and_sampling(served, osc, browser):
+    """Drag-select a region and reverse it; render and show the path; a slider reaches the engine."""
+    page, problems, _ = open_page(browser, served.url)
+    before = osc.grid()
+    levels, frames = before.shape
+    f0, f1 = 2, min(9, frames - 1)
+    drag_select(page, levels, f0, f1)
     assert page.evaluate("Distill.state.selection") == {"level0": 0, "level1": levels - 1, "frame0": f0, "frame1": f1}
     page.click("#op-reverse")
     want = before.copy()
@@ -164,13 +169,7 @@ def test_fill_button_fills_the_selection_with_the_brush_as_one_undo_step(served,
     levels, frames = before.shape
     f0, f1 = 10, min(15, frames - 1)  # inclusive in the page, as the selection shows
     code = (int(before[0, f0]) + 1) % int(osc.status()["codebook_size"])
-    page.click(".tool[data-tool=select]")
-    a = page.evaluate(f"Distill.state.view.cellCentre(0, {f0})")
-    b = page.evaluate(f"Distill.state.view.cellCentre({levels - 1}, {f1})")
-    page.mouse.move(a["x"], a["y"])
-    page.mouse.down()
-    page.mouse.move(b["x"], b["y"], steps=5)
-    page.mouse.up()
+    drag_select(page, levels, f0, f1)
     page.fill("#brush-code", str(code))
     page.dispatch_event("#brush-code", "input")
     page.click("#op-fill")
