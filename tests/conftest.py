@@ -1,8 +1,6 @@
-"""Shared fixtures: the developer audio sets (real files, built from Debian packages)."""
+"""Shared fixtures: the test audio sets (real files the project builds itself, tools/make_test_audio)."""
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,18 +9,17 @@ import torch
 torch.set_num_threads(1)  # 2-core machines: one thread is steadier and often faster for tiny models
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SETS = Path(os.environ.get("DISTILL_DEV_SETS", "/tmp/dev-sets"))
-MAKE_DEV_SETS = ROOT.parent / "shared" / "data" / "make_dev_sets.sh"
 
 
 @pytest.fixture(scope="session")
 def dev_sets() -> Path:
-    """Folder holding dev-tiny-5/, dev-small-30/, dev-mixed-120/ and their manifests."""
-    if not (DEV_SETS / "dev-mixed-120.manifest.json").exists():
-        if not MAKE_DEV_SETS.exists():
-            pytest.fail(f"developer sets missing at {DEV_SETS} and no {MAKE_DEV_SETS} to build them")
-        subprocess.run(["bash", str(MAKE_DEV_SETS), str(DEV_SETS)], check=True)
-    return DEV_SETS
+    """Folder holding dev-tiny-5/, dev-small-30/, dev-mixed-120/ and their manifests, built (or checked
+    and kept) by the project's own builder; `./run test` has built them before pytest starts."""
+    from tools.testaudio import ensure_sets
+    try:
+        return ensure_sets(log=lambda line: None)
+    except RuntimeError as error:  # missing Debian packages: say how to get them
+        pytest.fail(str(error))
 
 TINY_OVERRIDES = [
     "audio.sample_rate=16000", "audio.n_fft=512", "audio.hop_length=128", "audio.n_mels=32",

@@ -150,12 +150,15 @@ def held_out(data_dir: Path, cfg: AudioConfig, files: int, seconds: float) -> li
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", default="/tmp/dev-sets/dev-mixed-120", type=Path)
+    parser.add_argument("data_dir", nargs="?", type=Path, help="default: the test audio's dev-mixed-120")
     parser.add_argument("--files", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
     cfg = AudioConfig()
+    if args.data_dir is None:
+        from tools.testaudio import ensure_sets
+        args.data_dir = ensure_sets() / "dev-mixed-120"
     result = evaluate(held_out(args.data_dir, cfg, args.files, args.seconds), cfg)
     text = json.dumps(result, indent=1)
     if args.json:

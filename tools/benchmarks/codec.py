@@ -5,6 +5,8 @@ import os
 import time
 from pathlib import Path
 
+from tools.testaudio import sets_dir
+
 import numpy as np
 import torch
 
@@ -13,7 +15,7 @@ from engine.codec import Codec
 from engine.config import Config
 from engine.train import multires_loss, train_codec, with_resolved_defaults
 
-DEV_SETS = Path(os.environ.get("DISTILL_DEV_SETS", "/tmp/dev-sets"))
+DEV_SETS = sets_dir()  # the project's own test audio (tools/make_test_audio builds it)
 PLATEAU_TOLERANCE = 0.02  # within 2% of the best validation mel L1
 
 

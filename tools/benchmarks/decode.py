@@ -22,11 +22,13 @@ import statistics
 import time
 from pathlib import Path
 
+from tools.testaudio import sets_dir
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "models" / "demo.distill"
-DEV_SETS = Path(os.environ.get("DISTILL_DEV_SETS", "/tmp/dev-sets"))
+DEV_SETS = sets_dir()  # the project's own test audio (tools/make_test_audio builds it)
 LOOP_S = 8.0
 
 

@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+from tools.testaudio import sets_dir
+
 import numpy as np
 import torch
 
@@ -25,7 +27,7 @@ from engine.generate import _State, frames_for_seconds, generate
 from engine.prior import Prior, PriorNet, PriorSpec
 from engine.sampling import Sampling
 
-DEV_SETS = Path(os.environ.get("DISTILL_DEV_SETS", "/tmp/dev-sets"))
+DEV_SETS = sets_dir()  # the project's own test audio (tools/make_test_audio builds it)
 CACHE = Path(os.environ.get("DISTILL_BENCH_CACHE", "/tmp/distill-bench"))
 CODE_RATE_HZ = 48_000 / 512 / 2
 FRAMES_10S = frames_for_seconds(10.0, CODE_RATE_HZ)
