@@ -29,6 +29,12 @@ MAX_DATAGRAM_BYTES = 8192  # larger datagrams are refused with /fail (commands a
 SAFE_UDP_PAYLOAD_BYTES = 1400  # replies are split to stay under one Ethernet MTU
 GRID_CHUNK_CODES = 200  # codes per /grid/chunk: 200 * 5 bytes + header < SAFE_UDP_PAYLOAD_BYTES
 MAX_STRING_BYTES = 1024  # longer string arguments are refused
+WEBSOCKET_PATH = "/ws"
+# The web endpoint's HTTP paths for the grid's decoded sound (engine/server/sound.py): the page reads
+# them from the manifest; `{i}` is a segment number.
+SOUND_HTTP = {"index": "/sound/index.json", "segment": "/sound/segment/{i}",
+              "doc": "index: JSON with sample_rate, samples, samples_per_frame, segment_samples and one "
+                     "etag per segment; segment: its samples as float32 little-endian mono, ETag header"}
 ARG_TYPES = ("i", "f", "s", "*")
 
 
@@ -358,7 +364,8 @@ def manifest() -> dict:
             "regions": "half-open [start, stop) in levels and code frames",
             "max_datagram_bytes": MAX_DATAGRAM_BYTES, "safe_udp_payload_bytes": SAFE_UDP_PAYLOAD_BYTES,
             "grid_chunk_codes": GRID_CHUNK_CODES, "max_string_bytes": MAX_STRING_BYTES,
-            "websocket": {"path": "/ws", "message": {"address": "/edit/set", "args": [0, 12, 5]}},
+            "websocket": {"path": WEBSOCKET_PATH, "message": {"address": "/edit/set", "args": [0, 12, 5]}},
+            "sound": dict(SOUND_HTTP),
         },
         "routes": [_route_json(r) for r in ROUTES],
         "notifications": [_message_json(m) for m in NOTIFICATIONS],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+import re
 from http import HTTPStatus
 from pathlib import Path
 
@@ -26,13 +27,15 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from engine.protocol import MAX_DATAGRAM_BYTES
+from engine.protocol import MAX_DATAGRAM_BYTES, SOUND_HTTP, WEBSOCKET_PATH
 from engine.server.core import Core
 from engine.server.paths import PathRefused, confine
 from engine.server.reference import MANIFEST_PATH
+from engine.server.sound import GridSound, SoundRefused
 
 WEB_ROOT = MANIFEST_PATH.parent / "web"
 MAX_QUEUED_MESSAGES = 10_000  # per web client; a stalled page is dropped rather than eating memory
+SEGMENT_PATH = re.compile(re.escape(SOUND_HTTP["segment"]).replace(r"\{i\}", r"(\d{1,9})") + "$")
 
 
 def allowed_hosts(port: int) -> set[str]:
@@ -43,10 +46,10 @@ def allowed_origins(port: int) -> set[str]:
     return {f"http://{h}" for h in allowed_hosts(port)}
 
 
-def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+def _response(status: HTTPStatus, body: bytes, content_type: str, extra: dict | None = None) -> Response:
     headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body)),
                        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                       "Connection": "close"})
+                       "Connection": "close", **(extra or {})})
     return Response(status.value, status.phrase, headers, body)
 
 
@@ -59,6 +62,7 @@ class WebEndpoint:
         self.core, self.host, self.port, self.web_root = core, host, port, web_root
         self._server = None
         self._next_id = 0
+        self.sound = GridSound()
 
     async def start(self) -> int:
         self._server = await serve(self._connection, self.host, self.port, process_request=self._process_request,
@@ -70,6 +74,7 @@ class WebEndpoint:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        await asyncio.get_running_loop().run_in_executor(None, self.sound.close)
 
     # ------------------------------------------------------------ HTTP
     def check_request(self, request: Request) -> str | None:
@@ -82,13 +87,15 @@ class WebEndpoint:
             return f"Origin {origin!r} refused: only pages served by this engine may talk to it"
         return None
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         refused = self.check_request(request)
         if refused:
             return _text(HTTPStatus.FORBIDDEN, refused)
         path = request.path.split("?", 1)[0]
-        if path == "/ws":
+        if path == WEBSOCKET_PATH:
             return None  # go on with the WebSocket handshake
+        if path == SOUND_HTTP["index"] or SEGMENT_PATH.match(path):
+            return await self._sound(path, request)
         if path == "/protocol.json":
             return _response(HTTPStatus.OK, MANIFEST_PATH.read_bytes(), "application/json")
         name = "index.html" if path in ("/", "") else path.lstrip("/")
@@ -102,6 +109,23 @@ class WebEndpoint:
         if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
             kind += "; charset=utf-8"
         return _response(HTTPStatus.OK, file.read_bytes(), kind)
+
+    async def _sound(self, path: str, request: Request) -> Response:
+        """The grid's decoded sound: the index (JSON), or one segment's float32 samples."""
+        try:
+            decoded = await self.sound.current(self.core)
+            if path == SOUND_HTTP["index"]:
+                body = json.dumps(decoded.index(self.sound.max_s)).encode()
+                return _response(HTTPStatus.OK, body, "application/json")
+            i = int(SEGMENT_PATH.match(path).group(1))
+            samples = decoded.segment(i)
+        except SoundRefused as e:
+            return _text(HTTPStatus(e.status), str(e))
+        etag = f'"{decoded.etags[i]}"'
+        headers = {"ETag": etag, "X-Distill-Version": str(decoded.version)}
+        if request.headers.get("If-None-Match") == etag:
+            return _response(HTTPStatus.NOT_MODIFIED, b"", "application/octet-stream", headers)
+        return _response(HTTPStatus.OK, samples.astype("<f4").tobytes(), "application/octet-stream", headers)
 
     # ------------------------------------------------------------ WebSocket
     async def _connection(self, ws: ServerConnection) -> None:

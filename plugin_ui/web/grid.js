@@ -60,6 +60,8 @@
       this.playheadS = null; this.loop = null;
       this.onCell = () => {}; this.onSelect = () => {}; this.onSeek = () => {}; this.onHover = () => {};
       this.onGutter = () => {};
+      this.onPaint = () => {};   // after each repaint (the sound view under the grid follows it)
+      this.gutterW = GUTTER_W;
       this.tool = "listen";
       this._drag = null; this._queued = false;
       this.spacer = scroller.firstElementChild;
@@ -113,6 +115,7 @@
       if (!model.frames) {
         ctx.fillStyle = "#8a90a0"; ctx.font = "14px system-ui, sans-serif";
         ctx.fillText("No sound yet: load a model (Library), then press Generate.", GUTTER_W + 12, RULER_H + 24);
+        this.onPaint();
         return;
       }
       const f0 = Math.max(0, Math.floor(this.scrollX / cw));
@@ -136,6 +139,7 @@
       this._paintRuler(f0, f1, x, W);
       this._paintPlayhead(x, W, ch);
       this._paintGutter(ch, H);
+      this.onPaint();
     }
     _paintOverlays(x, W, cw, ch) {
       const { ctx } = this;

@@ -139,10 +139,13 @@
     const ws = protocol && protocol.raw && protocol.raw.conventions && protocol.raw.conventions.websocket;
     return `ws://${engineHost()}${(ws && ws.path) || ""}`;
   }
-  function manifestUrl() { return `http://${engineHost()}/protocol.json`; }
+  function manifestUrl() { return httpUrl("/protocol.json"); }
+  /** An HTTP path on the engine's web port (the sound endpoints come from the manifest). */
+  function httpUrl(path) { return `http://${engineHost()}${path}`; }
 
   D.Protocol = Protocol;
   D.Connection = Connection;
   D.engineUrl = engineUrl;
   D.manifestUrl = manifestUrl;
+  D.httpUrl = httpUrl;
 })(window.Distill = window.Distill || {});

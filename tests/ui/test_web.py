@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from ui_peers import ARTIFACTS, open_page
+from ui_peers import ARTIFACTS, drag_select, open_page
 
 def wait_engine(osc, predicate, timeout_s: float = 5.0) -> np.ndarray:
     deadline = time.monotonic() + timeout_s
@@ -106,17 +106,6 @@ def test_page_uses_only_the_manifest(served, browser):
     assert not page.is_disabled("#op-duplicate")
     page.close()
     assert not problems, "\n".join(problems)
-
-
-def drag_select(page, levels: int, f0: int, f1: int) -> None:
-    """Drags the Select tool over every level from frame f0 to frame f1 (inclusive), as a user does."""
-    page.click(".tool[data-tool=select]")
-    a = page.evaluate(f"Distill.state.view.cellCentre(0, {f0})")
-    b = page.evaluate(f"Distill.state.view.cellCentre({levels - 1}, {f1})")
-    page.mouse.move(a["x"], a["y"])
-    page.mouse.down()
-    page.mouse.move(b["x"], b["y"], steps=5)
-    page.mouse.up()
 
 
 def test_region_select_reverse_render_and_sampling(served, osc, browser):

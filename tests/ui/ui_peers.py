@@ -173,3 +173,14 @@ def open_page(browser, url: str):
     page.wait_for_function("document.getElementById('conn').textContent === 'connected'"
                            " && window.Distill.state.model.frames > 0", timeout=15000)
     return page, problems, time.perf_counter() - started
+
+
+def drag_select(page, levels: int, f0: int, f1: int) -> None:
+    """Drags the Select tool over every level from frame f0 to frame f1 (inclusive), as a user does."""
+    page.click(".tool[data-tool=select]")
+    a = page.evaluate(f"Distill.state.view.cellCentre(0, {f0})")
+    b = page.evaluate(f"Distill.state.view.cellCentre({levels - 1}, {f1})")
+    page.mouse.move(a["x"], a["y"])
+    page.mouse.down()
+    page.mouse.move(b["x"], b["y"], steps=5)
+    page.mouse.up()
