@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from engine.errors import InputError
 
@@ -27,6 +28,22 @@ COMMANDS = {
 }
 
 
+def package_version() -> str:
+    """The version in pyproject.toml (its one place) for a clone, else the installed metadata."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (tomllib.TOMLDecodeError, KeyError, OSError):
+            pass
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("distill")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 too; keep its one-line form
         self.print_usage(sys.stderr)
@@ -37,6 +54,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `only`, just that command's module is imported (torch stays out of
     `distill serve` start-up until a command needs it)."""
     parser = _Parser(prog="distill", description="Distill: a neural instrument trained on your own sounds.")
+    parser.add_argument("--version", "-V", action="version", version=f"distill {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, module_name in COMMANDS.items():
         if only is not None and name != only:
@@ -51,6 +69,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--version"], ["-V"]):  # before importing every command
+        print(f"distill {package_version()}")
+        return 0
     only = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(only).parse_args(argv)
     try:

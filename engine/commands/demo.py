@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from engine.audio import load_audio, save_audio
+from engine.commands.common import Progress
 from engine.demo_sounds import write_demo_sounds
 from engine.model import Model
 
@@ -26,11 +27,18 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     model = Model.load(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
+    written = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path in write_demo_sounds(Path(tmp), seed=1, count_per_kind=args.count_per_kind):
-            audio = load_audio(path, model.config.audio.sample_rate)
-            save_audio(args.out / f"{path.stem}-original.wav", audio)
-            save_audio(args.out / f"{path.stem}-distilled.wav", model.reconstruct(audio))
-            print(args.out / f"{path.stem}-distilled.wav")
+        sounds = write_demo_sounds(Path(tmp), seed=1, count_per_kind=args.count_per_kind)
+        with Progress("distill demo", total=len(sounds)) as bar:
+            for path in sounds:
+                bar.note(path.stem)
+                audio = load_audio(path, model.config.audio.sample_rate)
+                save_audio(args.out / f"{path.stem}-original.wav", audio)
+                save_audio(args.out / f"{path.stem}-distilled.wav", model.reconstruct(audio))
+                written.append(args.out / f"{path.stem}-distilled.wav")
+                bar.advance(1)
+    for path in written:  # after the bar, so a terminal shows them whole
+        print(path)
     print(f"wrote {2 * 4 * args.count_per_kind} WAVs to {args.out}: compare *-original.wav with *-distilled.wav")
     return 0

@@ -2,9 +2,7 @@
 listening-like quality (--quality) and how close generations come to real sound (--generation)."""
 from __future__ import annotations
 
-import sys
-
-from engine.commands.common import load_usable, print_json
+from engine.commands.common import Progress, load_usable, print_json
 from engine.evaluate import evaluate_codec, evaluate_with_baseline, model_baseline, split_for_quality, trained_set
 from engine.model import Model
 
@@ -44,28 +42,40 @@ def run(args) -> int:
         raise InputError("--clips must be at least 1 and --clip-seconds within 0.5-60")
     if any(not c > 0 for c in args.creativity):
         raise InputError("--creativity values must be above 0")
+    steps = 2 + (args.baseline or args.quality) + args.moves + args.quality + args.generation
+    bar = Progress("distill eval", total=steps, quiet=args.json)
+    bar.note("reading the files")
     model = Model.load(args.model)
     audio_cfg = model.config.audio
     used, _ = load_usable(args.data_dir, audio_cfg.sample_rate, audio_cfg.min_duration_s, quiet=args.json)
     heldout = (load_usable(args.heldout, audio_cfg.sample_rate, audio_cfg.min_duration_s, quiet=args.json)[0]
                if args.heldout else None)
+    bar.advance(1, "training the continuous baseline" if (args.baseline or args.quality) else "measuring the codec")
     baseline = model_baseline(model, trained_set(model, used)) if (args.baseline or args.quality) else None
+    if baseline is not None:
+        bar.advance(1, "measuring the codec")
     result = (evaluate_with_baseline(model, trained_set(model, used), baseline) if args.baseline
               else {"codec": evaluate_codec(model, used)})
+    bar.advance(1)
     if args.moves:
         from engine.moves import evaluate_moves
+        bar.note("measuring the moves")
         result["moves"] = evaluate_moves(model, used, n_regions=args.regions)["moves"]
+        bar.advance(1)
     if args.quality or args.generation:
         train, held, how = split_for_quality(model, used, heldout)
         result["heldout_choice"] = how
-        note = None if args.json else (lambda text: print(f"distill eval: {text}", file=sys.stderr))
+        note = None if args.json else bar.note
         if args.quality:
             from engine.quality import evaluate_quality
             result["quality"] = evaluate_quality(model, {"train": train, "heldout": held}, baseline,
                                                  args.clip_seconds, args.clips, progress=note)
+            bar.advance(1)
         if args.generation:
             from engine.likeness import evaluate_generation
             result["generation"] = evaluate_generation(model, train, held, tuple(args.creativity), progress=note)
+            bar.advance(1)
+    bar.close()
     if args.json:
         print_json(result)
         return 0

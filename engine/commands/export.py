@@ -3,7 +3,7 @@ recomputes the code labels (from the context windows the labels store, so no tra
 from __future__ import annotations
 
 from engine.bundle import load_bundle, save_bundle
-from engine.commands.common import print_json
+from engine.commands.common import Progress, print_json
 
 HELP = "add the ONNX decoder graph for live decoding to a model (self-tested against torch)"
 
@@ -20,10 +20,14 @@ def run(args) -> int:
     from engine.model import Model
 
     bundle = load_bundle(args.model)
-    if "labels" in bundle.meta:
-        bundle = label_bundle(Model(bundle))
-    bundle = export_bundle(bundle)
-    save_bundle(args.model, bundle)
+    with Progress("distill export", total=3, quiet=args.json) as bar:
+        if "labels" in bundle.meta:
+            bar.note("labelling the codes")
+            bundle = label_bundle(Model(bundle))
+        bar.update(1, "exporting the decoder to ONNX and checking it against torch")
+        bundle = export_bundle(bundle)
+        bar.update(2, "saving")
+        save_bundle(args.model, bundle)
     info = bundle.meta["onnx"]
     if args.json:
         print_json(info)

@@ -5,6 +5,7 @@ import numpy as np
 
 from engine.audio import save_audio
 from engine.codes import Codes, save_codes
+from engine.commands.common import Progress
 from engine.generate import MAX_DURATION_S, frames_for_seconds, generate
 from engine.sampling import Sampling
 
@@ -43,14 +44,18 @@ def run(args) -> int:
     model = Model.load(args.model)
     prior = Prior.from_bundle(model.bundle)
     n_frames = frames_for_seconds(args.seconds, model.code_frame_rate_hz)
-    indices = generate(prior, n_frames, sampling, seed=args.seed)
+    bar = Progress("distill generate", total=1.0)
+    indices = generate(prior, n_frames, sampling, seed=args.seed,
+                       progress=lambda done, total: bar.update(0.8 * done / total, f"sampling frame {done}/{total}"))
     codes = Codes(indices, model.config.codec.codebook_size, model.code_frame_rate_hz, model.model_id)
+    bar.update(0.8, "rendering")
     if args.fast:
         from engine.audio import Audio
         from engine.runtime import LiveDecoder
         audio = Audio(LiveDecoder(model.bundle).render(codes), model.config.audio.sample_rate)
     else:
         audio = model.render(codes)
+    bar.close()
     n_samples = int(round(args.seconds * audio.sample_rate))  # exactly the asked duration
     samples = np.pad(audio.samples[:n_samples], (0, max(0, n_samples - len(audio.samples))))
     save_audio(args.out, samples, audio.sample_rate, bit_depth="float")
