@@ -115,4 +115,37 @@ def export_bundle(bundle: Bundle) -> Bundle:
         "parity_max_abs_diff": worst["max_abs_diff"],
         "parity_tolerance": PARITY_TOLERANCE,
     }
-    return bundle.with_file(DECODER_FILE, graph).with_meta(onnx=info)
+    bundle = bundle.with_file(DECODER_FILE, graph)
+    if "prior" in bundle.tensors:  # generation without torch too
+        graphs, info["prior"] = export_prior_graphs(bundle)
+        for name, data in graphs.items():
+            bundle = bundle.with_file(name, data)
+    return bundle.with_meta(onnx=info)
+
+
+def export_prior_graphs(bundle: Bundle) -> tuple[dict[str, bytes], dict]:
+    """The prior's two graphs (`engine/prior_export.py`), self-tested like the decoder's, and their
+    manifest entry (sizes the torch-free runner needs, the digest of the weights they come from)."""
+    from engine.live_prior import prior_digest
+    from engine.prior import Prior
+    from engine.prior_export import DEPTH_FILE, PARITY_TOLERANCE as PRIOR_TOLERANCE, STEP_FILE, export_prior, prior_parity
+
+    prior = Prior.from_bundle(bundle)
+    graphs = export_prior(prior)
+    rows = prior_parity(prior, graphs)
+    worst = max(rows, key=lambda r: r["max_abs_diff"])
+    if worst["max_abs_diff"] > PRIOR_TOLERANCE:
+        raise ExportError(f"ONNX prior differs from torch by {worst['max_abs_diff']:.2e} in its logits at "
+                          f"{worst['frames']} frames (batch {worst['batch']}); tolerance {PRIOR_TOLERANCE}")
+    spec = prior.spec
+    info = {"step": STEP_FILE, "depth": DEPTH_FILE, "prior_digest": prior_digest(bundle.tensors["prior"]),
+            "levels": spec.levels, "codebook_size": spec.codebook_size, "dim": spec.dim, "layers": spec.layers,
+            "heads": spec.heads, "context_frames": spec.context_frames,
+            "inputs": {"inputs": ["batch", "frames", "levels"], "cos": ["frames", "head_dim / 2"],
+                       "sin": ["frames", "head_dim / 2"], "past_k": ["layers", "batch", "heads", "past_frames", "head_dim"],
+                       "past_v": ["layers", "batch", "heads", "past_frames", "head_dim"], "past_valid": ["past_frames"],
+                       "base": ["batch", "dim"], "level": [1]},
+            "outputs": {"hidden": ["batch", "frames", "dim"], "new_k": ["layers", "batch", "heads", "frames", "head_dim"],
+                        "new_v": ["layers", "batch", "heads", "frames", "head_dim"], "logits": ["batch", "codebook_size"]},
+            "parity": rows, "parity_max_abs_diff": worst["max_abs_diff"], "parity_tolerance": PRIOR_TOLERANCE}
+    return graphs, info

@@ -12,14 +12,18 @@ callable returning True, or anything with `is_set()`, e.g. `threading.Event`) st
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
-import torch
 
 from engine.errors import InputError
-from engine.prior import KVCache, Prior
 from engine.sampling import Sampling, filtered_probs, sample
+
+if TYPE_CHECKING:  # either prior generates; neither is imported here (the ONNX one keeps torch out)
+    from engine.live_prior import LivePrior
+    from engine.prior import Prior
+
+    AnyPrior = Union[Prior, LivePrior]
 
 MAX_DURATION_S = 60.0
 PROGRESS_EVERY_FRAMES = 8
@@ -44,7 +48,7 @@ def frames_for_seconds(duration_s: float, frame_rate_hz: float) -> int:
     return max(1, int(np.ceil(duration_s * frame_rate_hz - 1e-9)))  # at least the asked duration
 
 
-def generate(prior: Prior, n_frames: int, sampling: Sampling = Sampling(), seed: int = 0,
+def generate(prior: "AnyPrior", n_frames: int, sampling: Sampling = Sampling(), seed: int = 0,
              progress: Progress | None = None, cancel: Any = None) -> np.ndarray:
     """New codes from nothing (BOS). -> # [Q, n_frames] int64"""
     _check_frames(n_frames)
@@ -54,7 +58,7 @@ def generate(prior: Prior, n_frames: int, sampling: Sampling = Sampling(), seed:
     return out[0]
 
 
-def continue_codes(prior: Prior, codes: np.ndarray, n_frames: int, sampling: Sampling = Sampling(),
+def continue_codes(prior: "AnyPrior", codes: np.ndarray, n_frames: int, sampling: Sampling = Sampling(),
                    seed: int = 0, progress: Progress | None = None, cancel: Any = None) -> np.ndarray:
     """The given clip followed by `n_frames` new frames that continue it. codes # [Q, F] -> # [Q, F + n_frames]"""
     codes = _check_codes(prior, codes)
@@ -65,7 +69,7 @@ def continue_codes(prior: Prior, codes: np.ndarray, n_frames: int, sampling: Sam
     return np.concatenate([codes, new], axis=1)
 
 
-def regenerate_region(prior: Prior, codes: np.ndarray, start_frame: int, end_frame: int,
+def regenerate_region(prior: "AnyPrior", codes: np.ndarray, start_frame: int, end_frame: int,
                       sampling: Sampling = Sampling(), seed: int = 0, locked_levels: tuple[int, ...] = (),
                       progress: Progress | None = None, cancel: Any = None,
                       candidates: int = REGION_CANDIDATES) -> np.ndarray:
@@ -104,7 +108,7 @@ def _check_frames(n_frames: int) -> None:
         raise InputError(f"frames to generate must be a whole number of at least 1, got {n_frames!r}")
 
 
-def _check_codes(prior: Prior, codes: np.ndarray) -> np.ndarray:
+def _check_codes(prior: "AnyPrior", codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[0] != prior.levels or not np.issubdtype(codes.dtype, np.integer):
         raise InputError(f"codes must be an integer grid [{prior.levels}, F], got {codes.dtype} {codes.shape}")
@@ -122,81 +126,78 @@ def _cancelled(cancel: Any) -> bool:
 
 
 class _State:
-    """One generation in progress: the KV cache plus the hidden state that predicts the next frame."""
+    """One generation in progress: a prior's runner (its KV cache plus the hidden state that predicts
+    the next frame), torch (`engine.prior.Prior`) or ONNX (`engine.live_prior.LivePrior`) alike."""
 
-    def __init__(self, prior: Prior, batch: int) -> None:
-        self.prior, self.net, self.batch = prior, prior.net, batch
-        spec = prior.spec
-        self.cache = KVCache(spec.layers, batch, spec.heads, spec.context_frames, spec.dim // spec.heads)
-        self.hidden: torch.Tensor | None = None  # [B, D]
+    def __init__(self, prior: Any, batch: int) -> None:
+        self.prior, self.batch = prior, batch
+        self.runner = prior.runner(batch)
 
-    @torch.inference_mode()
+    @property
+    def hidden(self):
+        """The state that predicts the next frame # [B, D] (the runner's own array type)."""
+        return self.runner.hidden
+
     def prefill(self, context: np.ndarray | None) -> None:
         """Reads a context clip (or nothing: BOS) into the cache. A context that fits the window is
         read from its start (BOS first, as a clip); a longer one by its last `window` frames."""
-        window = self.cache.window
-        q = self.prior.levels
+        window, q, bos = self.prior.context_frames, self.prior.levels, self.prior.bos
         if context is None or context.shape[1] == 0:
-            inputs = torch.full((1, 1, q), self.net.bos, dtype=torch.long)
+            inputs = np.full((1, 1, q), bos, dtype=np.int64)
         elif context.shape[1] < window:
-            bos = np.full((q, 1), self.net.bos, dtype=np.int64)
-            inputs = torch.from_numpy(np.concatenate([bos, context], axis=1).T.copy())[None]
+            inputs = np.concatenate([np.full((q, 1), bos, dtype=np.int64), context], axis=1).T[None]
         else:
-            inputs = torch.from_numpy(context[:, -window:].T.copy())[None]
-        inputs = inputs.expand(self.batch, -1, -1)
-        self.hidden = self.net.temporal(inputs, 0, self.cache)[:, -1]
+            inputs = context[:, -window:].T[None]
+        self.runner.prefill(np.ascontiguousarray(np.repeat(inputs, self.batch, axis=0), dtype=np.int64))
 
     def fork(self, batch: int) -> None:
         """Repeats a batch-1 state `batch` times: candidates that share one context."""
-        self.cache = self.cache.repeat(batch)
-        self.hidden = self.hidden.expand(batch, -1).clone()
+        self.runner.fork(batch)
         self.batch = batch
 
-    @torch.inference_mode()
     def step(self, frame: np.ndarray) -> None:
         """Feeds one chosen frame # [B, Q] and advances the hidden state."""
-        inputs = torch.from_numpy(frame)[:, None, :]
-        self.hidden = self.net.temporal(inputs, self.cache.pos, self.cache)[:, 0]
+        self.runner.step(np.ascontiguousarray(frame, dtype=np.int64))
 
-    @torch.inference_mode()
     def run(self, n_frames: int, sampling: Sampling, rng: np.random.Generator, forced: np.ndarray | None = None,
             progress: Progress | None = None, cancel: Any = None) -> np.ndarray:
         """Samples `n_frames` frames; `forced` # [Q, n] holds codes to keep (-1 = sample). -> # [B, Q, n]"""
-        net, q_levels = self.net, self.prior.levels
+        runner, q_levels = self.runner, self.prior.levels
         out = np.zeros((self.batch, q_levels, n_frames), dtype=np.int64)
         temps = [sampling.temperature_for(q) for q in range(q_levels)]
         for t in range(n_frames):
             if _cancelled(cancel):
                 raise GenerationCancelled(f"generation cancelled after {t} of {n_frames} frames")
-            base = self.hidden
+            base = runner.hidden
             for q in range(q_levels):
                 if forced is not None and forced[q, t] >= 0:
                     chosen = np.full(self.batch, forced[q, t], dtype=np.int64)
                 else:
-                    logits = net.level_logits(base, q).numpy()
+                    logits = runner.level_logits(base, q)
                     chosen = sample(filtered_probs(logits, temps[q], sampling.top_k, sampling.top_p), rng)
                 out[:, q, t] = chosen
                 if q + 1 < q_levels:
-                    base = net.add_level(base, q, torch.from_numpy(chosen))
+                    base = runner.add_level(base, q, chosen)
             if t + 1 < n_frames:
-                self.step(np.ascontiguousarray(out[:, :, t]))
+                self.step(out[:, :, t])
             if progress is not None and ((t + 1) % PROGRESS_EVERY_FRAMES == 0 or t + 1 == n_frames):
                 progress(t + 1, n_frames)
         self.last = out[:, :, -1]
         return out
 
-    @torch.inference_mode()
     def score(self, following: np.ndarray) -> np.ndarray:
         """NLL (nats) of given frames # [Q, m] after what was generated, per batch row. -> # [B]"""
-        self.step(np.ascontiguousarray(self.last))
+        runner = self.runner
+        self.step(self.last)
         nll = np.zeros(self.batch)
         for t in range(following.shape[1]):
-            base = self.hidden
+            base = runner.hidden
             for q in range(self.prior.levels):
-                logp = torch.log_softmax(self.net.level_logits(base, q), dim=-1)[:, int(following[q, t])]
-                nll -= logp.double().numpy()
-                codes = torch.full((self.batch,), int(following[q, t]), dtype=torch.long)
-                base = self.net.add_level(base, q, codes)
+                code = int(following[q, t])
+                logits = runner.level_logits(base, q).astype(np.float64)  # [B, K]
+                top = logits.max(axis=-1)
+                nll -= logits[:, code] - top - np.log(np.exp(logits - top[:, None]).sum(axis=-1))
+                base = runner.add_level(base, q, np.full(self.batch, code, dtype=np.int64))
             if t + 1 < following.shape[1]:
                 self.step(np.repeat(following[None, :, t], self.batch, axis=0))
         return nll

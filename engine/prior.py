@@ -281,6 +281,14 @@ class Prior:
     def context_frames(self) -> int:
         return self.spec.context_frames
 
+    @property
+    def bos(self) -> int:
+        return self.net.bos
+
+    def runner(self, batch: int) -> "TorchPriorRunner":
+        """A generation state over a fresh KV cache (`engine.generate` drives it)."""
+        return TorchPriorRunner(self, batch)
+
     def tensors(self) -> dict[str, np.ndarray]:
         """Bundle component "prior": the weights plus the spec that rebuilds them."""
         out = {name: t.detach().cpu().numpy().copy() for name, t in self.net.state_dict().items()}
@@ -321,6 +329,47 @@ class Prior:
         """Mean negative log-likelihood per level of a clip (BOS at its start). codes # [Q, F] -> # [Q] nats"""
         nll, frames = sequence_nll([codes], self.net)
         return nll / max(frames, 1)
+
+
+class TorchPriorRunner:
+    """One generation's KV cache and hidden state, numpy in and out (the interface
+    `engine.live_prior.OnnxPriorRunner` shares): `prefill`, `step`, `fork`, `level_logits`, `add_level`."""
+
+    def __init__(self, prior: Prior, batch: int) -> None:
+        spec = prior.spec
+        self.net, self.batch = prior.net, batch
+        self.cache = KVCache(spec.layers, batch, spec.heads, spec.context_frames, spec.dim // spec.heads)
+        self.hidden: torch.Tensor | None = None  # [B, D]
+
+    @property
+    def pos(self) -> int:
+        return self.cache.pos
+
+    @torch.inference_mode()
+    def prefill(self, inputs: np.ndarray) -> torch.Tensor:
+        """Context frames # [B, S, Q] into the empty cache; -> hidden of the last # [B, D]"""
+        self.hidden = self.net.temporal(torch.from_numpy(np.ascontiguousarray(inputs)), 0, self.cache)[:, -1]
+        return self.hidden
+
+    @torch.inference_mode()
+    def step(self, frame: np.ndarray) -> torch.Tensor:
+        """One chosen frame # [B, Q]; -> the new hidden state # [B, D]"""
+        inputs = torch.from_numpy(np.ascontiguousarray(frame))[:, None, :]
+        self.hidden = self.net.temporal(inputs, self.cache.pos, self.cache)[:, 0]
+        return self.hidden
+
+    def fork(self, batch: int) -> None:
+        self.cache = self.cache.repeat(batch)
+        self.hidden = self.hidden.expand(batch, -1).clone()
+        self.batch = batch
+
+    @torch.inference_mode()
+    def level_logits(self, base: torch.Tensor, level: int) -> np.ndarray:
+        return self.net.level_logits(base, level).numpy()
+
+    @torch.inference_mode()
+    def add_level(self, base: torch.Tensor, level: int, codes: np.ndarray) -> torch.Tensor:
+        return self.net.add_level(base, level, torch.from_numpy(np.asarray(codes, dtype=np.int64)))
 
 
 def sequence_nll(sequences: list[np.ndarray], net: PriorNet, max_frames: int = 1024) -> tuple[np.ndarray, int]:

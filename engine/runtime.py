@@ -158,6 +158,48 @@ class LiveDecoder:
         return LiveLoop(self, codes)
 
 
+class LiveModel:
+    """A loaded bundle as `distill serve` holds it: what the live path reads (config, model id, code
+    frame rate, codebooks) without torch. Anything else a `engine.model.Model` offers (encode,
+    decode, render, the codec itself) is forwarded to one built on first use, which imports torch
+    then and only then (encoding audio, perceptual moves, offline renders without the ONNX path)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.config = bundle.config
+        self._torch_model = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LiveModel":
+        return cls(load_bundle(path))
+
+    @property
+    def model_id(self) -> str:
+        return self.bundle.model_id
+
+    @property
+    def code_frame_rate_hz(self) -> float:
+        return self.config.audio.frame_rate_hz / self.config.codec.time_stride
+
+    def codebook_vectors(self) -> np.ndarray:
+        """Per-level codebooks in codebook space, read from the weights. # [Q, K, d]"""
+        codec = self.bundle.tensors["codec"]
+        return np.stack([np.asarray(codec[f"quantizer.rvq.layers.{q}._codebook.embed"])[0]
+                         for q in range(self.config.codec.levels)]).astype(np.float32)
+
+    @property
+    def torch_model(self):
+        if self._torch_model is None:
+            from engine.model import Model
+            self._torch_model = Model(self.bundle)
+        return self._torch_model
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):  # copy/pickle probes must not build the torch model
+            raise AttributeError(name)
+        return getattr(self.torch_model, name)
+
+
 class LiveLoop:
     """A rendered grid that edits re-decode locally. `samples` [T] is the current audio; `edit`
     returns the `Splice` that turns the previous audio into the new one and applies it to

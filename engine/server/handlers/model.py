@@ -26,16 +26,16 @@ def frame_rate_of(model) -> float:
 def load_model_values(path: Path, progress) -> dict:
     """Reads model, prior and the session next to the model (or a fresh grid). Worker thread."""
     from engine.codes import Codes
-    from engine.model import Model
+    from engine.runtime import LiveModel  # torch-free: torch loads only for encoding and moves
     from engine.session import Session, SessionError, default_session_path, load_session
     progress(0.1, "loading model")
-    model = Model.load(path)
-    prior = None
+    model = LiveModel.load(path)
+    prior, notes = None, []
     if "prior" in model.bundle.tensors:
-        from engine.prior import Prior
+        from engine.live_prior import generation_prior  # ONNX; torch only for a model not re-exported
         progress(0.5, "loading prior")
-        prior = Prior.from_bundle(model.bundle)
-    session, note = None, ""
+        prior = generation_prior(model.bundle, str(path), warn=notes.append)
+    session, note = None, " ".join(notes)
     session_path = default_session_path(path)
     if session_path.exists():
         try:

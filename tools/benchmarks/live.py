@@ -1,0 +1,99 @@
+"""Live engine figures: a real `distill serve` process with the demo model.
+
+- `serve_ready_s`: from starting the process to `/status` naming the model (`--model demo`): imports,
+  OSC and web ports, the bundle, the ONNX decoder and prior sessions, the session grid. No device.
+- `serve_rss_mb`: the process's resident memory (VmRSS) after that model loaded and `/generate 10`
+  finished, no device; `with_device` repeats it playing on the JACK dummy server when one runs
+  (`DISTILL_JACK_SERVER`, default distill-test). `torch_loaded` says whether the process imported
+  torch (it must not: generation and decoding run in ONNX Runtime).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "models"
+SERVER = os.environ.get("DISTILL_JACK_SERVER", "distill-test")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmRSS in /proc status")
+
+
+def _status(client) -> dict:
+    pairs = client.answer("/status")[1]
+    return dict(zip(pairs[::2], pairs[1::2]))
+
+
+def _serve(device: bool) -> dict:
+    sys.path.insert(0, str(ROOT / "tests" / "server"))
+    from osc_client import OscClient, wait_for
+
+    from engine.server.spawn import ServeProcess
+    args = ["--models-dir", str(MODELS), "--model", "demo"] + (["--device", "system"] if device else [])
+    env = {"JACK_DEFAULT_SERVER": SERVER, "JACK_NO_START_SERVER": "1"} if device else {}
+    started = time.perf_counter()
+    with ServeProcess(*args, env=env) as proc:
+        client = OscClient(proc.osc_port)
+        try:
+            wait_for(lambda: _status(client)["model"] == "demo", timeout_s=120, step_s=0.02)
+            ready_s = time.perf_counter() - started
+            t0 = time.perf_counter()
+            reply = client.answer("/generate", 10.0, 1)
+            generate_s = time.perf_counter() - t0
+            if reply[0] != "/done":
+                raise RuntimeError(f"/generate failed: {reply}")
+            if device:
+                client.answer("/play")
+                time.sleep(2.0)
+            status = _status(client)
+            torch_loaded = "torch" in _modules(proc.proc.pid)
+            return {"ready_s": ready_s, "rss_mb": _rss_mb(proc.proc.pid), "generate_10s_osc_s": generate_s,
+                    "underruns": status["underruns"], "audio": status["audio"], "torch_loaded": torch_loaded}
+        finally:
+            client.close()
+
+
+def _modules(pid: int) -> str:
+    """Shared objects the process mapped: torch's libraries show there once it is imported."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return "torch" if "libtorch" in maps else ""
+
+
+@functools.lru_cache(maxsize=1)
+def _measured() -> dict:
+    plain = _serve(device=False)
+    with_device = None
+    if shutil.which("jack_wait") and os.system(f"JACK_DEFAULT_SERVER={SERVER} jack_wait -c >/dev/null 2>&1") == 0:
+        with_device = _serve(device=True)
+    return {"plain": plain, "device": with_device}
+
+
+def serve_ready_s() -> dict:
+    m = _measured()
+    return {"value": round(m["plain"]["ready_s"], 3), "unit": "s", "target": 2.0, "model": "demo",
+            "torch_loaded": m["plain"]["torch_loaded"], "load_1min": os.getloadavg()[0],
+            "with_device_s": round(m["device"]["ready_s"], 3) if m["device"] else None}
+
+
+def serve_rss_mb() -> dict:
+    m = _measured()
+    device = m["device"]
+    return {"value": round(m["plain"]["rss_mb"], 1), "unit": "MB", "target": 200, "model": "demo",
+            "torch_loaded": m["plain"]["torch_loaded"],
+            "generate_10s_osc_s": round(m["plain"]["generate_10s_osc_s"], 3),
+            "with_device": None if device is None else {
+                "rss_mb": round(device["rss_mb"], 1), "audio": device["audio"], "underruns": device["underruns"],
+                "torch_loaded": device["torch_loaded"]},
+            "load_1min": os.getloadavg()[0]}
+
+
+FIGURES = {"serve_ready_s": serve_ready_s, "serve_rss_mb": serve_rss_mb}
