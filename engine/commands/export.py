@@ -1,11 +1,12 @@
-"""distill export MODEL: (re)adds the ONNX decoder graph the live path needs, self-tested, and
+"""distill export MODEL: (re)adds the ONNX graphs the live path needs (decoder; prior when the model
+has one), self-tested, and
 recomputes the code labels (from the context windows the labels store, so no training data is needed)."""
 from __future__ import annotations
 
 from engine.bundle import load_bundle, save_bundle
 from engine.commands.common import Progress, print_json
 
-HELP = "add the ONNX decoder graph for live decoding to a model (self-tested against torch)"
+HELP = "add the ONNX graphs for torch-free live decoding and generation to a model (self-tested against torch)"
 
 
 def add_arguments(p) -> None:
@@ -35,4 +36,8 @@ def run(args) -> int:
         for row in info["parity"]:
             print(f"frames {row['frames']:5d} batch {row['batch']}: max |onnx - torch| = {row['max_abs_diff']:.2e}")
         print(f"wrote {info['decoder']} into {args.model} (tolerance {info['parity_tolerance']})")
+        if "prior" in info:
+            prior = info["prior"]
+            print(f"wrote {prior['step']} and {prior['depth']} (max |onnx - torch| logits = "
+                  f"{prior['parity_max_abs_diff']:.2e}, tolerance {prior['parity_tolerance']})")
     return 0
