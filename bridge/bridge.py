@@ -89,6 +89,8 @@ class Bridge:
     def play(self, quantized: bool = True) -> None:
         """Starts playback; with Ableton Link on (and `quantized`), on the session's next bar line:
         the start is sent early by the lead and the host buffer so the bar line is what is heard."""
+        if self.link is not None:
+            self.link.set_playing(True)
         if quantized and self.link is not None:
             latency_s = float(self._stream.latency) if self._stream is not None else 0.0
             ahead_s = self.player.lead_frames / self.config.sample_rate + latency_s
@@ -101,6 +103,8 @@ class Bridge:
         self.player.play()
 
     def stop(self) -> None:
+        if self.link is not None:
+            self.link.set_playing(False)
         self.player.stop()
 
     def seek(self, position_s: float) -> None:
@@ -128,11 +132,23 @@ class Bridge:
         if self.link is not None:
             self.link.set_tempo(float(bpm))
 
-    def enable_link(self, bpm: float | None = None) -> None:
+    def enable_link(self, bpm: float | None = None, start_stop: bool = False) -> None:
         """Joins an Ableton Link session (needs the optional `aalink`); the tempo then follows it.
+        With `start_stop`, play/stop is shared too: a peer's start starts us on its next bar, a
+        peer's stop stops us, and our play/stop is sent to the session.
         Raises InputError saying how to install aalink when it is missing."""
+        if self.link is not None and self.link.start_stop != bool(start_stop):
+            self.disable_link()
         if self.link is None:
-            self.link = LinkClock(bpm or self.tempo.bpm, float(self.tempo.beats_per_bar)).start()
+            self.link = LinkClock(bpm or self.tempo.bpm, float(self.tempo.beats_per_bar), start_stop,
+                                  self._link_start_stop).start()
+
+    def _link_start_stop(self, playing: bool) -> None:
+        """Link's thread: a peer started or stopped the session (our own changes echo back: ignored)."""
+        if playing and not self.player.playing:
+            self.play()
+        elif not playing and self.player.playing:
+            self.player.stop()
 
     def disable_link(self) -> None:
         if self.link is not None:

@@ -122,11 +122,11 @@ class BridgeAudio:
         if self.bridge.device is not None:  # nothing plays without a device: decode when it does
             self._jobs.put(("grid", codes))
 
-    def audition(self, codes: Codes) -> None:
+    def audition(self, codes: Codes, gain_db: float = 0.0) -> None:
         if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
         self._require_device()
-        self._jobs.put(("audition", codes))
+        self._jobs.put(("audition", (codes, float(gain_db))))
 
     def set_voices(self, layers: list[tuple[Codes, float]]) -> None:
         """Layers `[(codes, gain_db)]` played as voices 1.. over the grid (voice 0), decoded on the
@@ -162,16 +162,20 @@ class BridgeAudio:
         elif kind == "voices":
             self._show_voices(payload)
         else:  # audition: the clip replaces the grid until the grid changes or /play
+            codes, gain_db = payload
             self._grid_playing = False
-            samples, rate = self._render_samples(payload)
+            samples, rate = self._render_samples(codes)
             self.bridge.set_loop(None, None)
-            self._set_main(samples, rate)
+            self._set_main(samples, rate, gain_db=gain_db)
             self.bridge.seek(0.0)
             self.bridge.play()
 
-    def _set_main(self, samples: Any, rate: int, changed: tuple[int, int] | None = None) -> None:
+    def _set_main(self, samples: Any, rate: int, changed: tuple[int, int] | None = None,
+                  gain_db: float | None = None) -> None:
+        """Voice 0's audio; `gain_db` None keeps its gain (an edit), else sets it (an audition's
+        velocity, or 0 dB when the grid comes back)."""
         self._main = (samples, rate)
-        self.bridge.set_audio(samples, rate, changed=changed)
+        self.bridge.set_audio(samples, rate, changed=changed, gain_db=gain_db)
 
     def _show_voices(self, layers: list[tuple[Codes, float]]) -> None:
         cached = {id(codes): samples for codes, samples in self._layers}
@@ -200,10 +204,10 @@ class BridgeAudio:
         self._grid = codes
         if self._live is None:
             samples, rate = self._render_samples(codes)
-            self._set_main(samples, rate)
+            self._set_main(samples, rate, gain_db=0.0)
         elif self._loop is None or self._loop.codes.indices.shape != codes.indices.shape or not self._grid_playing:
             self._loop = self._live.loop(codes)
-            self._set_main(self._loop.samples, self._live.spec.audio.sample_rate)
+            self._set_main(self._loop.samples, self._live.spec.audio.sample_rate, gain_db=0.0)
         else:
             splice = self._loop.edit(codes)  # only the frames the edit touched, crossfaded in
             if splice is not None:
@@ -232,6 +236,13 @@ class BridgeAudio:
 
     def tempo(self, bpm: float) -> None:
         self.bridge.set_tempo(bpm)
+
+    def link(self, on: bool, start_stop: bool) -> int:
+        if not on:
+            self.bridge.disable_link()
+            return 0
+        self.bridge.enable_link(start_stop=start_stop)
+        return int(self.bridge.link.status()["peers"])
 
     def seek(self, position_s: float) -> None:
         self.bridge.seek(position_s)
@@ -288,7 +299,8 @@ class BridgeAudio:
         latency = s.get("output_latency_s")
         return {"transport": "playing" if s.get("playing") else "stopped", "position_s": s.get("position_s", 0.0),
                 "underruns": s.get("underruns", 0), "latency_ms": 1000.0 * latency if latency else 0.0,
-                "gain_db": s.get("gain_db", 0.0)}
+                "gain_db": s.get("gain_db", 0.0), "tempo_bpm": s.get("tempo_bpm", 120.0),
+                "link": bool(s.get("link"))}
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Joins the decode thread (it finishes the decode it is in), closes the bridge (stream and

@@ -57,9 +57,14 @@ class Tempo:
 class LinkClock:
     """Ableton Link session member: tempo, beat and phase shared with DAWs on the network."""
 
-    def __init__(self, bpm: float = 120.0, quantum: float = 4.0) -> None:
+    def __init__(self, bpm: float = 120.0, quantum: float = 4.0, start_stop: bool = False,
+                 on_start_stop=None) -> None:
+        """`start_stop`: share play/stop with the session (Link's start/stop sync); `on_start_stop(playing)`
+        is then called on Link's thread whenever the session's playing state changes (ours included)."""
         self.bpm = float(bpm)
         self.quantum = float(quantum)
+        self.start_stop = bool(start_stop)
+        self.on_start_stop = on_start_stop
         self._link = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -84,6 +89,10 @@ class LinkClock:
                 try:
                     link = aalink.Link(self.bpm)  # binds to this running loop
                     link.quantum = self.quantum
+                    link.start_stop_sync_enabled = self.start_stop
+                    if self.start_stop and self.on_start_stop is not None:
+                        callback = self.on_start_stop
+                        link.set_start_stop_callback(lambda playing: callback(bool(playing)))
                     link.enabled = True
                     self._link = link
                 except Exception as e:
@@ -117,7 +126,8 @@ class LinkClock:
         if link is None:
             return {"enabled": False, "tempo_bpm": self.bpm, "beat": 0.0, "phase": 0.0, "peers": 0}
         return {"enabled": True, "tempo_bpm": float(link.tempo), "beat": float(link.beat),
-                "phase": float(link.phase), "peers": int(link.num_peers)}
+                "phase": float(link.phase), "peers": int(link.num_peers), "playing": bool(link.playing),
+                "start_stop": self.start_stop}
 
     def seconds_to_next_bar(self) -> float:
         """Seconds until the session's next bar line (phase 0 of the quantum); 0 when not started."""
@@ -126,6 +136,12 @@ class LinkClock:
             return 0.0
         beats_left = (self.quantum - status["phase"]) % self.quantum
         return beats_left * 60.0 / status["tempo_bpm"]
+
+    def set_playing(self, playing: bool) -> None:
+        """Tells the session we started or stopped (with start/stop sync on); any thread."""
+        link, loop = self._link, self._loop
+        if link is not None and loop is not None and self.start_stop:
+            loop.call_soon_threadsafe(setattr, link, "playing", bool(playing))
 
     def set_tempo(self, bpm: float) -> None:
         Tempo(bpm)  # validates

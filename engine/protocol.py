@@ -15,8 +15,9 @@ Conventions (scsynth style):
   a float is accepted for an `i` argument when it is a whole number, and an int for an `f` argument.
 - regions are half-open: levels `[level_start, level_stop)`, frames `[frame_start, frame_stop)`,
   in code frames (the grid's columns), levels counted from 0 (the coarsest).
-- addresses are matched exactly (OSC wildcards are not expanded); bundles are unpacked and their
-  messages handled at once, in order (time tags are ignored).
+- addresses are matched exactly (OSC wildcards are not expanded); a bundle's messages are handled
+  in order at its time tag: "immediately" and past tags at once (late ones counted in
+  `/status late_bundles`), future ones when their time comes (engine/server/clock.py, docs/osc.md).
 - the WebSocket endpoint speaks the same table as JSON: `{"address": "/edit/set", "args": [0, 12, 5]}`
   both ways.
 """
@@ -143,6 +144,21 @@ MOVES = ("brighter", "darker", "louder", "softer", "noisier", "tonal", "punchier
 _MOVE_DOCS = {"brighter": "brighter", "darker": "darker", "louder": "louder", "softer": "softer",
               "noisier": "noisier", "tonal": "more tonal", "punchier": "punchier", "smoother": "smoother"}
 
+_AUDITION_GAIN = _f("gain_db", "its gain (a MIDI note's velocity)", optional=True, default=0.0, minimum=-96.0,
+                    maximum=12.0)
+_MIDI_PARAMS = tuple(_i(f"p{k}", "the target's parameters (docs/ui.md#midi)", optional=True, minimum=0)
+                     for k in range(1, 5))
+_MIDI_TARGET = _s("target", "a note action (slice region code voice) or a CC target (a move name, blend, "
+                            "creativity, focus, diversity, voice_gain, gain)")
+
+
+def _midi_event(address: str, number: str, value: str, doc: str) -> Route:
+    return Route(address, (_i(number, f"{number} number", minimum=0, maximum=127),
+                           _i(value, f"{value} 0..127", minimum=0, maximum=127),
+                           _i("channel", "MIDI channel 1..16", optional=True, default=1, minimum=1, maximum=16)),
+                 (_DONE,), doc, "midi")
+
+
 # ---------------------------------------------------------------- the table
 ROUTES: tuple[Route, ...] = (
     # system
@@ -153,7 +169,8 @@ ROUTES: tuple[Route, ...] = (
           (Message("/status", (), "key/value pairs: model s, transport s (stopped|playing), cpu f "
                    "(share of one core, last second), underruns i, jobs i (running + queued), then "
                    "model_id, levels, frames, codebook_size, version, can_undo, can_redo, position_s, "
-                   "gain_db, latency_ms, audio (device name or 'none'), fails_dropped, internal_errors", pairs=True),),
+                   "gain_db, latency_ms, audio (device name or 'none'), fails_dropped, internal_errors, late_bundles "
+                   "(time-tagged bundles that arrived after their time), tempo_bpm, link", pairs=True),),
           "engine state as key/value pairs", "system"),
     Route("/notify", (_i("on", "1 to receive notifications (progress, grid, heartbeat), 0 to stop",
                          minimum=0, maximum=1),
@@ -257,9 +274,10 @@ ROUTES: tuple[Route, ...] = (
           "perceptual names and colour families of the loaded model's codes", "labels"),
     # audition
     Route("/audition/code", (_i("level", "level", minimum=0), _i("code", "code", minimum=0),
-                             _i("frames", "frames to hold it", optional=True, default=24, minimum=1, maximum=2048)),
+                             _i("frames", "frames to hold it", optional=True, default=24, minimum=1, maximum=2048),
+                             _AUDITION_GAIN),
           (_DONE,), "play one code held in context", "audition"),
-    Route("/audition/region", _REGION, (_DONE,), "play a region of the grid", "audition"),
+    Route("/audition/region", (*_REGION, _AUDITION_GAIN), (_DONE,), "play a region of the grid", "audition"),
     Route("/audition/grid", (), (_DONE,), "play the whole grid once", "audition"),
     # transport (the bridge)
     Route("/play", (), (_DONE,), "start playing the grid (looping the loop region)", "transport"),
@@ -284,6 +302,33 @@ ROUTES: tuple[Route, ...] = (
           (_DONE,), "gain of one layer", "voice"),
     Route("/voice/clear", (), (_done(_i("count", "layers removed")),), "remove every layer: the grid plays alone",
           "voice"),
+    # MIDI (engine/midi.py: the mapping is data stored in the session)
+    _midi_event("/midi/note", "note", "velocity", "a MIDI note as Max/Pd [notein] give it (velocity 0 = note off): "
+                "plays what the mapping binds to it"),
+    _midi_event("/midi/cc", "controller", "value", "a MIDI control change as [ctlin] gives it: drives its mapped target"),
+    Route("/midi/map", (_s("kind", "note or cc", choices=("note", "cc")), _i("number", "note or controller 0..127",
+                        minimum=0, maximum=127), _MIDI_TARGET, *_MIDI_PARAMS),
+          (_DONE,), "bind a note or controller to a target (replaces its binding; saved with the session)", "midi"),
+    Route("/midi/unmap", (_s("kind", "note or cc", choices=("note", "cc")),
+                          _i("number", "note or controller", minimum=0, maximum=127)),
+          (_DONE,), "remove a binding", "midi"),
+    Route("/midi/map/list", (),
+          (Message("/midi/binding", (_s("kind", "note|cc"), _i("number", "0..127"), _s("target", "what it drives"),
+                                     _i("channel", "1..16, 0 = any")),
+                   "followed by the target's parameters as ints", repeated=True),
+           _done(_i("count", "number of /midi/binding messages sent"))),
+          "the MIDI mapping", "midi"),
+    Route("/midi/map/reset", (), (_DONE,), "back to the default mapping (docs/ui.md#midi)", "midi"),
+    Route("/midi/learn", (_s("target", "what the next note or controller received gets bound to; 'off' stops "
+                                       "learning"), *_MIDI_PARAMS),
+          (_DONE,), "MIDI learn: the next note (for a note action) or CC (for a CC target) is bound; "
+          "/midi/learned follows", "midi"),
+    # tempo sync
+    Route("/link", (_i("on", "1 joins an Ableton Link session, 0 leaves it", minimum=0, maximum=1),
+                    _i("start_stop", "1 also follows and sends Link's start/stop", optional=True, default=1,
+                       minimum=0, maximum=1)),
+          (_done(_i("peers", "Link peers seen")),), "Ableton Link: tempo (and play/stop) shared with Live and "
+          "other apps; /play then starts on the session's next bar", "transport"),
     # effects (the bridge)
     Route("/fx/add", (_s("effect", "a pedalboard effect (e.g. Reverb, Compressor) or a .vst3 path"),
                       _i("slot", "position in the chain; -1 = end", optional=True, default=-1, minimum=-1)),
@@ -343,6 +388,8 @@ NOTIFICATIONS: tuple[Message, ...] = (
     Message("/transport", (_s("state", "stopped|playing"), _f("position_s", "playhead"))),
     Message("/heartbeat", (_i("seq", "increments each beat"), _f("uptime_s", "seconds since start")),
             "once a second"),
+    Message("/midi/learned", (_s("kind", "note|cc"), _i("number", "0..127"), _s("target", "what it now drives")),
+            "MIDI learn bound an incoming note or controller"),
 )
 
 # Replies every command may get besides its own.

@@ -215,6 +215,7 @@ class Session:
     n_future: int = 0
     clipboard: np.ndarray | None = field(default=None, compare=False)  # [Q, n], not part of history
     model_path: str = ""  # where the model was when the session was made (relative to the file)
+    midi_json: str = ""  # the MIDI mapping (engine/midi.py), canonical JSON; "" = the default. Not history.
 
     def __post_init__(self) -> None:
         if self.present.codes.model_id and self.model_id and self.present.codes.model_id != self.model_id:
@@ -305,6 +306,7 @@ def session_to_json(session: Session) -> dict:
             "model_path": session.model_path, "codebook_size": c.codebook_size,
             "frame_rate_hz": c.frame_rate_hz, "levels": c.levels, "cursor": session.n_past,
             "clipboard": None if session.clipboard is None else session.clipboard.tolist(),
+            "midi": json.loads(session.midi_json) if session.midi_json else None,
             "states": entries}
 
 
@@ -353,8 +355,12 @@ def session_from_json(data: Any, source: str = "session", model_id: str | None =
             if clipboard.ndim != 2 or clipboard.shape[0] != states[0].codes.levels or \
                     clipboard.min() < 0 or clipboard.max() >= k:
                 raise SessionError("clipboard does not fit the grid")
+        midi = data.get("midi")
+        if midi is not None:
+            from engine.midi import MidiMap, map_to_session_json
+            midi = map_to_session_json(MidiMap.from_json(midi, "MIDI mapping"))
         return Session(own_id, states[cursor], past, future, cursor, len(states) - cursor - 1, clipboard,
-                       str(data.get("model_path", "")))
+                       str(data.get("model_path", "")), midi or "")
     except SessionError as e:
         raise SessionError(f"{source}: {e}") from None
     except InputError as e:

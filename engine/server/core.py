@@ -71,6 +71,8 @@ class Core:
         self.labels: Any = None
         self.codebooks: Any = None  # [Q, K, d] numpy, for blend and morph
         self.voices: list = []  # layers over the grid: [(Codes, gain_db)], voice i + 1 in the bridge
+        self.midi: Any = None  # engine.server.handlers.midi.MidiRouter, made by the first MIDI route
+        self.late_bundles = 0  # time-tagged bundles that arrived after their time (engine/server/clock.py)
         self.session: Any = None  # engine.session.Session
         self.version = 0
         self.dirty = False
@@ -211,6 +213,8 @@ class Core:
             "position_s": float(audio.get("position_s", 0.0)), "gain_db": float(audio.get("gain_db", 0.0)),
             "latency_ms": float(audio.get("latency_ms", 0.0)), "audio": self.audio.describe(),
             "fails_dropped": self.fails_dropped, "internal_errors": self.internal_errors,
+            "late_bundles": self.late_bundles, "tempo_bpm": float(audio.get("tempo_bpm", 120.0)),
+            "link": int(bool(audio.get("link"))),
         }
         return [x for kv in pairs.items() for x in kv]
 

@@ -60,11 +60,13 @@ class AudioPort(Protocol):
 
     def tempo(self, bpm: float) -> None: ...
 
+    def link(self, on: bool, start_stop: bool) -> int: ...  # Ableton Link on/off; returns the peers seen
+
     def seek(self, position_s: float) -> None: ...
 
     def gain(self, gain_db: float) -> None: ...
 
-    def audition(self, codes: Codes) -> None: ...  # play a short grid once, over the loop
+    def audition(self, codes: Codes, gain_db: float = 0.0) -> None: ...  # play a short grid, looped, instead of the grid
 
     def set_voices(self, layers: list[tuple[Codes, float]]) -> None: ...  # [(codes, gain_db)] over the grid
 
@@ -127,7 +129,7 @@ class OfflineAudio:
     def _refuse(self, *_: Any) -> Any:
         raise InputError(self.reason)
 
-    play = stop = loop = loop_bars = tempo = seek = audition = _refuse
+    play = stop = loop = loop_bars = tempo = seek = audition = link = _refuse
     fx_add = fx_remove = fx_param = fx_bypass = _refuse
 
     def set_voices(self, layers: list[tuple[Codes, float]]) -> None:

@@ -36,4 +36,4 @@ def done(address: str, *values: Any) -> list[tuple[str, list]]:
     return [("/done", [address, *values])]
 
 
-from engine.server.handlers import audio, edit, model, system  # noqa: E402,F401  (registers)
+from engine.server.handlers import audio, edit, midi, model, system  # noqa: E402,F401  (registers)

@@ -24,7 +24,7 @@ def _session(core):
 @handles("/audition/code")
 def audition_code(core, client, args):
     session = _session(core)
-    level, code, frames = args_or_defaults("/audition/code", args)
+    level, code, frames, gain_db = args_or_defaults("/audition/code", args)
     codes = session.codes
     from engine.edits import check_code, check_level
     check_level(codes, level), check_code(codes, code)
@@ -32,14 +32,14 @@ def audition_code(core, client, args):
     n = min(frames, max(codes.n_frames, 1))
     held = np.array(codes.indices[:, :n]) if codes.n_frames >= n else np.zeros((codes.levels, n), np.int64)
     held[level, :] = code
-    core.audio.audition(codes.with_indices(held))
+    core.audio.audition(codes.with_indices(held), gain_db)
     return done("/audition/code")
 
 
 @handles("/audition/region")
 def audition_region(core, client, args):
     session = _session(core)
-    l0, l1, f0, f1 = args
+    l0, l1, f0, f1, gain_db = args_or_defaults("/audition/region", args)
     codes = session.codes
     if not (0 <= l0 < l1 <= codes.levels and 0 <= f0 < f1 <= codes.n_frames):
         raise InputError(f"region levels [{l0}, {l1}) frames [{f0}, {f1}) is outside the "
@@ -49,7 +49,7 @@ def audition_region(core, client, args):
         keep = np.zeros_like(region)
         keep[l0:l1] = region[l0:l1]
         region = keep
-    core.audio.audition(codes.with_indices(region))
+    core.audio.audition(codes.with_indices(region), gain_db)
     return done("/audition/region")
 
 
@@ -77,6 +77,12 @@ _transport("/loop/bars", lambda audio, start_bar, bars: audio.loop_bars(start_ba
 _transport("/tempo", lambda audio, bpm: audio.tempo(bpm))
 _transport("/seek", lambda audio, position_s: audio.seek(position_s))
 _transport("/gain", lambda audio, gain_db: audio.gain(gain_db))
+
+
+@handles("/link")
+def link(core, client, args):
+    on, start_stop = args_or_defaults("/link", args)
+    return done("/link", core.audio.link(bool(on), bool(start_stop)))
 
 
 # ------------------------------------------------------------ effects
