@@ -31,6 +31,11 @@ def add_arguments(p) -> None:
                                                     "without it, no sound: OSC, editing and rendering only")
     p.add_argument("--sample-rate", type=int, default=48000, help="device sample rate (44100, 48000, 96000)")
     p.add_argument("--block-size", type=int, default=256, help="frames per audio callback (64..2048)")
+    p.add_argument("--midi-in", metavar="NAME", help="MIDI input port (name or a unique part of one; see "
+                                                     "--midi-list): notes and CCs play through the session's mapping")
+    p.add_argument("--midi-list", action="store_true", help="list the MIDI input ports and exit")
+    p.add_argument("--link", action="store_true", help="join an Ableton Link session at start (tempo and "
+                                                     "start/stop shared with Live; needs aalink)")
 
 
 def run(args) -> int:
@@ -39,15 +44,32 @@ def run(args) -> int:
     JACK when the interpreter exits abort it ("terminate called without an active exception")."""
     # Before the server's loop takes the signals over (and while opening the device, which can take
     # seconds), SIGTERM interrupts like Ctrl-C instead of killing the process without cleanup.
+    if getattr(args, "midi_list", False):
+        from bridge.midi import print_ports
+        return print_ports()
     signal.signal(signal.SIGTERM, _interrupt)
-    audio = None
+    audio = midi_in = None
+    target: list = []  # the server, once it serves; MIDI events before that are dropped
     try:
         options = options_from_args(args)
+        if getattr(args, "midi_in", None):  # before the device: a wrong name fails at once, in one sentence
+            from bridge.midi import MidiInput
+            midi_in = MidiInput(args.midi_in, lambda address, margs: target and target[0].inject(
+                "MIDI in", address, margs))
+            print(f"distill serve: MIDI in from {midi_in.describe()}", file=sys.stderr)
         audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir)
-        return run_server(options, audio)
+        if getattr(args, "link", False):
+            try:
+                peers = audio.link(True, True)
+                print(f"distill serve: Ableton Link on ({peers} peers)", file=sys.stderr)
+            except InputError as e:
+                print(f"distill serve: --link: {e}", file=sys.stderr)
+        return run_server(options, audio, on_ready=lambda server: target.append(server) if midi_in else None)
     except KeyboardInterrupt:
         return 0
     finally:
+        if midi_in is not None:
+            midi_in.close()
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup short
             signal.signal(sig, signal.SIG_IGN)
         close = getattr(audio, "close", None)

@@ -154,6 +154,16 @@ class Server:
             except Exception as e:  # the beat must go on
                 self.log(f"distill serve: heartbeat: {type(e).__name__}: {e}")
 
+    def inject(self, name: str, address: str, args: list) -> None:
+        """A message from a local input (a MIDI port), from any thread: handled on the dispatcher as
+        from a client `name` whose failures are logged (rate-limited like any client's)."""
+        def handle() -> None:
+            def send(reply: str, reply_args: list) -> None:
+                if reply == "/fail":
+                    self.log(f"distill serve: {name}: {reply_args[0]} failed: {reply_args[1]}")
+            self.core.handle(self.core.client(("local", name), lambda: send), address, args)
+        self.post(handle)
+
     def stop(self) -> None:
         if self.loop is not None and self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
@@ -193,8 +203,9 @@ def connect_help(server: Server) -> str:
     return "\n".join(lines)
 
 
-def run_server(options: ServeOptions, audio: AudioPort | None = None) -> int:
-    """Runs until Ctrl-C or SIGTERM; prints how to connect."""
+def run_server(options: ServeOptions, audio: AudioPort | None = None, on_ready=None) -> int:
+    """Runs until Ctrl-C or SIGTERM; prints how to connect. `on_ready(server)` runs on the loop once
+    it serves (the composition root attaches inputs such as a MIDI port there)."""
     server = Server(options, audio, log=lambda text: print(text, file=sys.stderr, flush=True))
 
     async def main():
@@ -206,6 +217,8 @@ def run_server(options: ServeOptions, audio: AudioPort | None = None) -> int:
             await asyncio.sleep(0.01)
         if not task.done():
             print(connect_help(server), flush=True)
+            if on_ready is not None:
+                on_ready(server)
         await task
     try:
         asyncio.run(main())

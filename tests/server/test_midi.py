@@ -2,7 +2,7 @@
 (edited, listed, saved and restored with it), a controller sweep is one undo step, moves driven by a
 controller coalesce, MIDI learn binds the next event, and what a note cannot do (no audio device)
 answers the note's sender with the command's /fail. Notes heard on a real JACK device:
-tests/bridge/test_midi_jack.py."""
+tests/server/test_midi_jack.py."""
 from __future__ import annotations
 
 import json
