@@ -29,6 +29,9 @@ class AudioConfig:
     min_db: float = -100.0  # floor; mel values are (dB - min_db) / -min_db, so 0..~1
     min_duration_s: float = 0.1  # shorter files are skipped; longer-but-short files are padded
     chunk_frames: int = 96  # training chunk (about 1 s); long files are cut into chunks of this length
+    # Longer files (declared length, at the source rate) are skipped: 20 min is an album side, and its
+    # mono samples at 48 kHz (230 MB) still fit beside training. Not model-defining; raise it with --set.
+    max_file_duration_s: float = 1200.0
 
     @property
     def frame_rate_hz(self) -> float:

@@ -337,7 +337,7 @@ def encode_audio(model: Any, path: str) -> Codes:
     from engine.audio import load_audio
 
     cfg = model.config.audio
-    return model.encode(load_audio(path, cfg.sample_rate, cfg.min_duration_s))
+    return model.encode(load_audio(path, cfg.sample_rate, cfg.min_duration_s, cfg.max_file_duration_s))
 
 
 # ---------------------------------------------------------------- audition

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.audio import Audio, Skipped, scan_folder
+from engine.audio import MAX_FILE_DURATION_S, Audio, Skipped, scan_folder
 from engine.errors import InputError
 
 
@@ -15,16 +15,17 @@ def print_json(data: dict) -> None:
     print(json.dumps(data, indent=1, default=float))
 
 
-def load_usable(data_dir: str, sample_rate: int, min_duration_s: float, quiet: bool = False
-                ) -> tuple[list[Audio], list[Skipped]]:
+def load_usable(data_dir: str, sample_rate: int, min_duration_s: float, quiet: bool = False,
+                max_duration_s: float = MAX_FILE_DURATION_S) -> tuple[list[Audio], list[Skipped]]:
     """Scans DATA_DIR; lists skipped files on stderr; stops with one sentence if none is usable."""
-    used, skipped = scan_folder(Path(data_dir), sample_rate, min_duration_s)
+    used, skipped = scan_folder(Path(data_dir), sample_rate, min_duration_s, max_duration_s)
     if not quiet:
         for s in skipped:
             print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     if not used:
         raise InputError(f"{data_dir}: no usable audio ({len(skipped)} files skipped; "
-                         "Distill reads wav, flac, ogg/oga, aiff and mp3 of 0.1 s or more)")
+                         f"Distill reads wav, flac, ogg/oga, aiff and mp3 of {min_duration_s} s to "
+                         f"{max_duration_s / 60:g} min)")
     return used, skipped
 
 

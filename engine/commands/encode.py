@@ -21,7 +21,8 @@ def run(args) -> int:
     torch.set_num_threads(1)  # small models: on a busy 2-core CPU one thread is faster than two
 
     model = Model.load(args.model)
-    audio = load_audio(args.audio, model.config.audio.sample_rate, model.config.audio.min_duration_s)
+    audio = load_audio(args.audio, model.config.audio.sample_rate, model.config.audio.min_duration_s,
+                       model.config.audio.max_file_duration_s)
     codes = model.encode(audio)
     save_codes(args.out, codes)
     print(f"{args.out}: {codes.levels} levels x {codes.n_frames} frames ({codes.duration_s:.2f} s)")

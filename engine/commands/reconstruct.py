@@ -15,7 +15,8 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     model = Model.load(args.model)
-    audio = load_audio(args.input, model.config.audio.sample_rate, model.config.audio.min_duration_s)
+    audio = load_audio(args.input, model.config.audio.sample_rate, model.config.audio.min_duration_s,
+                       model.config.audio.max_file_duration_s)
     save_audio(args.output, model.reconstruct(audio), bit_depth="float")
     print(args.output)
     return 0

@@ -42,7 +42,8 @@ def run(args) -> int:
     if out.suffix != ".distill":
         raise InputError(f"--out {out}: a model file must end in .distill")
     probe = resolve_config(args, 1)  # audio settings decide how files are read
-    used, skipped = load_usable(args.data_dir, probe.audio.sample_rate, probe.audio.min_duration_s)
+    used, skipped = load_usable(args.data_dir, probe.audio.sample_rate, probe.audio.min_duration_s,
+                                max_duration_s=probe.audio.max_file_duration_s)
     config = resolve_config(args, len(used))
     print(f"distill train: {len(used)} files used, {len(skipped)} skipped; config:", file=sys.stderr)
     print(json.dumps(config.to_dict(), indent=None), file=sys.stderr)

@@ -211,7 +211,8 @@ def run_training(argv: list[str], on_row, cancelled) -> dict:
     train_command.add_arguments(parser)
     args = parser.parse_args(argv)
     probe = train_command.resolve_config(args, 1)
-    used, skipped = load_usable(args.data_dir, probe.audio.sample_rate, probe.audio.min_duration_s)
+    used, skipped = load_usable(args.data_dir, probe.audio.sample_rate, probe.audio.min_duration_s,
+                                max_duration_s=probe.audio.max_file_duration_s)
     config = train_command.resolve_config(args, len(used))
     out = Path(args.out)
     try:
