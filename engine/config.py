@@ -109,13 +109,32 @@ class Config:
         for name, values in data.items():
             if name not in sections:
                 raise InputError(f"unknown config section '{name}' (known: {', '.join(sections)})")
+            if not isinstance(values, dict):
+                raise InputError(f"config section '{name}' is not a table of values")
             section_cls = _SECTION_TYPES[name]
             known = {f.name for f in fields(section_cls)}
             for key in values:
                 if key not in known:
                     raise InputError(f"unknown config key '{name}.{key}'")
-            built[name] = section_cls(**values)
-        return cls(**built)
+            built[name] = section_cls(**{k: _checked_type(f"{name}.{k}", v, getattr(section_cls, k))
+                                         for k, v in values.items()})
+        return cls(**built).validated()
+
+    def validated(self) -> "Config":
+        """Returns self, or raises InputError naming the first value out of RANGES (or inconsistent)."""
+        for key, (lo, hi) in RANGES.items():
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if not lo <= value <= hi:  # also refuses NaN
+                raise InputError(f"config value {key}={value!r} is out of range ({lo:g} to {hi:g})")
+        a, p = self.audio, self.prior
+        if a.hop_length > a.n_fft:
+            raise InputError(f"config value audio.hop_length={a.hop_length} is larger than audio.n_fft={a.n_fft}")
+        if a.f_min_hz >= a.f_max_hz:
+            raise InputError(f"config value audio.f_min_hz={a.f_min_hz:g} is not below audio.f_max_hz={a.f_max_hz:g}")
+        if p.dim % p.heads:
+            raise InputError(f"config value prior.dim={p.dim} is not a multiple of prior.heads={p.heads}")
+        return self
 
     def with_overrides(self, overrides: list[str]) -> "Config":
         """Applies `section.key=value` strings; values are parsed to the field's type."""
@@ -133,10 +152,49 @@ class Config:
                 raise InputError(f"unknown config key '{section_name}.{key}'")
             value = _parse(raw.strip(), getattr(section, key), item)
             config = replace(config, **{section_name: replace(section, **{key: value})})
-        return config
+        return config.validated()
 
 
 _SECTION_TYPES = {"audio": AudioConfig, "codec": CodecConfig, "prior": PriorConfig, "train": TrainConfig}
+
+# The range of every numeric value, as data: a bundle, a TOML file or `--set` outside them is refused
+# in one sentence before a tensor is built. Wide on purpose: they stop nonsense (levels 0, hop -1,
+# a 10^9-wide layer), not experiments.
+RANGES: dict[str, tuple[float, float]] = {
+    "audio.sample_rate": (8_000, 192_000), "audio.n_fft": (16, 16_384), "audio.hop_length": (1, 16_384),
+    "audio.n_mels": (1, 512), "audio.f_min_hz": (0, 96_000), "audio.f_max_hz": (1, 96_000),
+    "audio.ref_amplitude": (1e-9, 1e9), "audio.min_db": (-300, -1), "audio.min_duration_s": (0, 3600),
+    "audio.chunk_frames": (1, 100_000), "audio.max_file_duration_s": (1, 86_400),
+    "codec.hidden_channels": (1, 4096), "codec.latent_dim": (1, 4096), "codec.time_stride": (1, 64),
+    "codec.levels": (1, 64), "codec.codebook_size": (2, 65_536), "codec.codebook_dim": (1, 4096),
+    "codec.commitment_weight": (0, 1000), "codec.decay": (0, 1), "codec.kmeans_iters": (0, 10_000),
+    "codec.threshold_ema_dead_code": (0, 1e9),
+    "prior.layers": (1, 64), "prior.dim": (1, 8192), "prior.heads": (1, 256), "prior.dropout": (0, 1),
+    "prior.token_corruption": (0, 1), "prior.context_frames": (1, 2**20), "prior.crop_frames": (1, 2**20),
+    "prior.batch_size": (1, 65_536), "prior.learning_rate": (0, 10), "prior.eval_every_steps": (1, 1e9),
+    "prior.patience_steps": (0, 1e9), "prior.max_steps": (0, 1e9), "prior.label_smoothing": (0, 1),
+    "train.batch_size": (1, 65_536), "train.learning_rate": (0, 10), "train.max_epochs": (0, 1e9),
+    "train.max_minutes": (0, 1e7), "train.patience_epochs": (0, 1e9), "train.lr_decay_epochs": (0, 1e9),
+    "train.healthy_utilization": (0, 1), "train.val_share": (0, 0.9), "train.grad_clip": (0, 1e9),
+    "train.spectral_weight": (0, 1000), "train.seed": (0, 2**32 - 1), "train.threads": (1, 1024),
+}
+
+
+def _checked_type(key: str, value: Any, default: Any) -> Any:
+    """`value` as the type of the field's default (an int is a fine float; a bool is not a number)."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise InputError(f"config value {key}={value!r} is not true or false")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise InputError(f"config value {key}={value!r} is not a whole number")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise InputError(f"config value {key}={value!r} is not a number")
+    return value
 
 
 def _parse(raw: str, current: Any, item: str) -> Any:

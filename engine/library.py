@@ -1,20 +1,24 @@
 """The model library: the `.distill` files in a models folder, summarised without loading weights.
 
-Listing reads only each bundle's `manifest.json` (a few KB), so `distill models` and `/model/list`
-stay instant with many models. A file that is not a readable bundle is listed with health
+Listing reads only each bundle's `manifest.json` (size-capped, engine/bundle.py), cached by the
+file's (mtime, size), so `distill models` and `/model/list` stay quick with many models; the server
+lists on its reader thread, never on the dispatcher. A file that is not a readable bundle is listed with health
 "unreadable" and the reason, never dropped silently.
 """
 from __future__ import annotations
 
-import json
 import os
-import zipfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.bundle import BUNDLE_FORMAT, BUNDLE_SUFFIX, MANIFEST
+from engine.bundle import BUNDLE_SUFFIX, read_manifest
+from engine.errors import InputError
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MAX_CACHED = 4096  # summaries kept (a few hundred bytes each)
+_CACHE: dict[str, tuple[tuple[int, int], "ModelEntry"]] = {}  # path -> ((mtime_ns, size), entry)
+_CACHE_LOCK = threading.Lock()  # the server lists on its reader thread, the CLI on its main thread
 
 
 @dataclass(frozen=True)
@@ -42,26 +46,51 @@ def models_dir() -> Path:
 
 
 def read_entry(path: Path) -> ModelEntry:
-    """Summarises one bundle from its manifest alone."""
-    name = path.name[: -len(BUNDLE_SUFFIX)] if path.name.endswith(BUNDLE_SUFFIX) else path.stem
+    """Summarises one bundle from its manifest alone (size-capped and checked, engine/bundle.py),
+    cached by (mtime, size): listing a folder again re-reads only the files that changed."""
     try:
-        with zipfile.ZipFile(path) as z:
-            manifest = json.loads(z.read(MANIFEST))
-        if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-            raise ValueError("not a Distill bundle manifest")
-        codec = manifest.get("config", {}).get("codec", {})
-        meta = manifest.get("meta", {}) or {}
+        st = path.stat()
+    except OSError as e:
+        return _unreadable(path, f"cannot be read ({e.strerror})")
+    key = (st.st_mtime_ns, st.st_size)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    entry = _summarise(path)
+    with _CACHE_LOCK:
+        _CACHE[str(path)] = (key, entry)
+        while len(_CACHE) > MAX_CACHED:
+            _CACHE.pop(next(iter(_CACHE)))
+    return entry
+
+
+def _summarise(path: Path) -> ModelEntry:
+    try:
+        manifest = read_manifest(path)
+    except InputError as e:
+        return _unreadable(path, str(e).removeprefix(f"{path}: ").removeprefix(f"{path} "))
+    codec = manifest["config"].get("codec", {})
+    meta = manifest.get("meta", {})
+    try:
         report = meta.get("report", {}) or {}
         health = report.get("health", {}) or {}
         files = report.get("files", {}).get("used", meta.get("dataset", {}).get("files", 0))
-        if isinstance(files, list):
-            files = len(files)
-        return ModelEntry(name, str(path), int(codec.get("levels", 0)), int(codec.get("codebook_size", 0)),
-                          int(files or 0), str(health.get("verdict", "unknown")), str(manifest.get("created", "")),
-                          str(manifest.get("model_id", "")), "prior" in manifest.get("tensors", {}),
-                          str(health.get("message", "")))
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile) as e:
-        return ModelEntry(name, str(path), 0, 0, 0, "unreadable", "", message=f"{type(e).__name__}: {e}")
+        files = len(files) if isinstance(files, list) else int(files or 0)
+        verdict, message = str(health.get("verdict", "unknown")), str(health.get("message", ""))
+    except (AttributeError, TypeError, ValueError):  # a report of another shape: the model may still load
+        files, verdict, message = 0, "unknown", "its training report is malformed"
+    return ModelEntry(_name(path), str(path), int(codec.get("levels", 0)), int(codec.get("codebook_size", 0)),
+                      files, verdict, manifest["created"], manifest["model_id"], "prior" in manifest["tensors"],
+                      message)
+
+
+def _unreadable(path: Path, reason: str) -> ModelEntry:
+    return ModelEntry(_name(path), str(path), 0, 0, 0, "unreadable", "", message=reason)
+
+
+def _name(path: Path) -> str:
+    return path.name[: -len(BUNDLE_SUFFIX)] if path.name.endswith(BUNDLE_SUFFIX) else path.stem
 
 
 def list_models(folder: str | os.PathLike | None = None, contains: str = "") -> list[ModelEntry]:

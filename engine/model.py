@@ -27,7 +27,10 @@ def codec_tensors(codec: Codec) -> dict[str, np.ndarray]:
 
 def codec_from_tensors(codec: Codec, tensors: dict[str, np.ndarray]) -> Codec:
     state = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
-    missing, unexpected = codec.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = codec.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a shape that disagrees with the config
+        raise BundleError(f"codec weights do not match the config ({str(e).splitlines()[-1].strip()[:200]})") from None
     if missing or unexpected:
         raise BundleError(f"codec weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return codec

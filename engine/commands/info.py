@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from engine.bundle import load_bundle
 from engine.commands.common import print_json
+from engine.errors import InputError
 
 HELP = "show a model's config, dataset, codebook health and training report"
 
@@ -14,6 +15,13 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     bundle = load_bundle(args.model)
+    try:
+        return _show(args, bundle)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a report of another shape
+        raise InputError(f"{args.model}: its training report is malformed ({type(e).__name__}: {str(e)[:120]})") from None
+
+
+def _show(args, bundle) -> int:
     report = dict(bundle.meta.get("report", {}))
     summary = {"model_id": bundle.model_id, "created": bundle.created, "components": sorted(bundle.tensors),
                "files": sorted(bundle.files), **report}

@@ -82,6 +82,7 @@ class Core:
         self._cpu = (time.monotonic(), time.process_time(), 0.0)
         self.post = post  # post(fn, *args): run fn on the dispatcher thread (from any thread)
         self.worker = Worker(post, self._job_done, self._job_progress)
+        self.reader = Worker(post, self._job_done, self._job_progress)  # `quick` jobs: file reads off the dispatcher
 
     # ------------------------------------------------------------ clients
     def client(self, key: Any, make_send: Callable[[], Callable[[str, list], None]], subscribed: bool = False) -> Client:
@@ -137,7 +138,7 @@ class Core:
             return
         if isinstance(out, Job):
             out.reply_to = client
-            self.worker.submit(out)
+            (self.reader if out.quick else self.worker).submit(out)
             return
         for reply_address, reply_args in out or ():
             self._send(client, reply_address, reply_args)
@@ -242,6 +243,7 @@ class Core:
             self.log(f"distill serve: could not save the session ({e})")
 
     def close(self) -> None:
+        self.reader.close()
         self.worker.close()
         self.autosave()
 

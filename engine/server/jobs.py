@@ -35,6 +35,7 @@ class Job:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     fraction: float = 0.0
     on_fail: Callable[[str], None] | None = None  # dispatcher thread, with the reason
+    quick: bool = False  # short and read-only (the model list): runs on the reader, never behind a training run
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()

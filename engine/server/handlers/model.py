@@ -97,10 +97,15 @@ def require_model(core):
 
 @handles("/model/list")
 def model_list(core, client, args):
+    """Reads the manifests on the reader thread (cached by mtime and size): a huge or slow file in the
+    models folder never stalls /ping or the grid."""
     from engine.library import list_models
-    entries = list_models(core.roots.models, args[0] if args else "")
-    out = [("/model/entry", [e.name, e.levels, e.codebook_size, e.files, e.health, e.created]) for e in entries]
-    return out + done("/model/list", len(entries))
+    folder, needle = core.roots.models, args[0] if args else ""
+
+    def commit(entries):
+        out = [("/model/entry", [e.name, e.levels, e.codebook_size, e.files, e.health, e.created]) for e in entries]
+        return out + done("/model/list", len(entries))
+    return Job("/model/list", lambda progress, cancelled: list_models(folder, needle), commit, quick=True)
 
 
 @handles("/model/load")
