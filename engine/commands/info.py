@@ -1,6 +1,8 @@
 """distill info MODEL: what a model file holds, its health and its training report."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine.bundle import load_bundle
 from engine.commands.common import print_json
 from engine.errors import InputError
@@ -11,6 +13,8 @@ HELP = "show a model's config, dataset, codebook health and training report"
 def add_arguments(p) -> None:
     p.add_argument("model", metavar="MODEL", help="a .distill model file")
     p.add_argument("--json", action="store_true", help="print the training report as JSON")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="write the training pictures (loss, code use per level, spectrograms) into DIR")
 
 
 def run(args) -> int:
@@ -25,6 +29,13 @@ def _show(args, bundle) -> int:
     report = dict(bundle.meta.get("report", {}))
     summary = {"model_id": bundle.model_id, "created": bundle.created, "components": sorted(bundle.tensors),
                "files": sorted(bundle.files), **report}
+    if "plots" in summary:  # picture data (8-bit mels) is for --plots, not for reading
+        summary["plots"] = sorted(report["plots"])
+    if args.plots is not None:
+        from engine.plots import write_plots
+        written, missing = write_plots(report, args.plots)
+        summary["plot_files"] = [str(p) for p in written]
+        summary["plots_not_drawn"] = missing
     if args.json:
         print_json(summary)
         return 0
@@ -42,4 +53,8 @@ def _show(args, bundle) -> int:
             from engine.memorisation import describe
             for line in describe(report["prior"]):
                 print(f"  {line}")
+    for path in summary.get("plot_files", []):
+        print(f"wrote {path}")
+    for line in summary.get("plots_not_drawn", []):
+        print(f"not drawn: {line}")
     return 0

@@ -26,6 +26,10 @@ def add_arguments(p) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint an interrupted run left")
     p.add_argument("--no-prior", action="store_true", help="train the codec only (no generation)")
     p.add_argument("--no-export", action="store_true", help="skip the ONNX graphs for the live path")
+    p.add_argument("--plots", type=Path, metavar="DIR", default=None,
+                   help="folder for the training pictures (loss.png, code_usage.png, spectrogram.png; "
+                        "default: next to the model, NAME-plots/)")
+    p.add_argument("--no-plots", action="store_true", help="write no pictures")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -59,8 +63,14 @@ def run(args) -> int:
     bundle = result.bundle
     for step in finishing_steps(args):
         bundle = step(bundle, result, config)
+    bundle = with_plot_data(bundle, result)
     save_bundle(out, bundle)
     report = bundle.meta["report"]
+    if not args.no_plots:
+        from engine.plots import write_plots
+        written, missing = write_plots(report, args.plots or out.with_name(out.stem + "-plots"))
+        for line in [f"distill train: wrote {p}" for p in written] + [f"distill train: no {m}" for m in missing]:
+            print(line, file=sys.stderr)
     if args.report:
         args.report.write_text(json.dumps(report, indent=1))
     if args.json:
@@ -68,6 +78,18 @@ def run(args) -> int:
     else:
         print(f"wrote {out}: {report['health']['verdict']}: {report['health']['message']}")
     return 0
+
+
+def with_plot_data(bundle, result):
+    """The report gains what spectrogram.png needs (a validation clip and its reconstruction), so
+    that `distill info --plots` can draw it from the bundle alone."""
+    from engine.model import Model
+    from engine.plots import spectrogram_record
+    index = (result.val_idx or result.train_idx)[0]
+    record = spectrogram_record(Model(bundle), result.mels.mels[index], result.mels.names[index])
+    report = dict(bundle.meta.get("report", {}))
+    report["plots"] = {**report.get("plots", {}), "spectrogram": record}
+    return bundle.with_meta(report=report)
 
 
 def finishing_steps(args) -> list:
@@ -86,9 +108,13 @@ def _prior_step(bar):
     def step(bundle, result, config):
         from engine.prior_train import prior_finishing_step
         print("distill train: prior", file=sys.stderr)
-        out = prior_finishing_step(bundle, result, config, progress=None)
+        history = []  # the prior's evaluations, kept in the report for loss.png
+        out = prior_finishing_step(bundle, result, config, progress=lambda row: history.append(
+            {k: row.get(k) for k in ("step", "train_loss", "val_perplexity", "elapsed_s")}))
         bar.close()
-        return out
+        report = dict(out.meta.get("report", {}))
+        report["prior_training"] = {**report.get("prior_training", {}), "history": history}
+        return out.with_meta(report=report)
     return step
 
 
