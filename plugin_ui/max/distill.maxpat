@@ -572,6 +572,7 @@
 							"parameter_shortname": "Play",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -652,6 +653,7 @@
 							"parameter_shortname": "Stop",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -732,6 +734,7 @@
 							"parameter_shortname": "Undo",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -812,6 +815,7 @@
 							"parameter_shortname": "Redo",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -892,6 +896,7 @@
 							"parameter_shortname": "Listen",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -971,6 +976,8 @@
 							"parameter_shortname": "Seconds",
 							"parameter_type": 0,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 0,
+							"parameter_modmode": 3,
 							"parameter_mmin": 1.0,
 							"parameter_mmax": 60.0,
 							"parameter_initial": [
@@ -1032,6 +1039,7 @@
 							"parameter_shortname": "Generate",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -1112,6 +1120,7 @@
 							"parameter_shortname": "Render",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -1191,6 +1200,8 @@
 							"parameter_shortname": "Creativity",
 							"parameter_type": 0,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 0,
+							"parameter_modmode": 3,
 							"parameter_mmin": 0.05,
 							"parameter_mmax": 2.0,
 							"parameter_initial": [
@@ -1251,6 +1262,8 @@
 							"parameter_shortname": "Focus",
 							"parameter_type": 1,
 							"parameter_unitstyle": 0,
+							"parameter_invisible": 0,
+							"parameter_modmode": 3,
 							"parameter_mmin": 0.0,
 							"parameter_mmax": 64.0,
 							"parameter_initial": [
@@ -1311,6 +1324,8 @@
 							"parameter_shortname": "Diversity",
 							"parameter_type": 0,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 0,
+							"parameter_modmode": 3,
 							"parameter_mmin": 0.01,
 							"parameter_mmax": 1.0,
 							"parameter_initial": [
@@ -1371,6 +1386,8 @@
 							"parameter_shortname": "Gain",
 							"parameter_type": 0,
 							"parameter_unitstyle": 4,
+							"parameter_invisible": 0,
+							"parameter_modmode": 3,
 							"parameter_mmin": -60.0,
 							"parameter_mmax": 12.0,
 							"parameter_initial": [
@@ -1432,6 +1449,7 @@
 							"parameter_shortname": "Move",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"brighter",
 								"darker",
@@ -1513,37 +1531,63 @@
 			{
 				"box": {
 					"id": "obj-64",
-					"maxclass": "message",
+					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						20,
-						635,
-						194.0,
+						160,
+						600,
+						75.0,
 						22.0
 					],
-					"text": "/move/brighter $1 $2 $3 $4"
+					"text": "append 1."
 				}
 			},
 			{
 				"box": {
 					"id": "obj-65",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
+					"maxclass": "live.dial",
+					"numinlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						""
+						"",
+						"float"
 					],
 					"patching_rect": [
-						230,
-						635,
-						180.0,
-						22.0
+						300,
+						520,
+						44.0,
+						48.0
 					],
-					"text": "/move/darker $1 $2 $3 $4"
+					"presentation": 1,
+					"presentation_rect": [
+						330,
+						72,
+						44,
+						48
+					],
+					"parameter_enable": 1,
+					"varname": "move_amount",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Move Amount",
+							"parameter_shortname": "Move Amount",
+							"parameter_type": 0,
+							"parameter_unitstyle": 1,
+							"parameter_invisible": 0,
+							"parameter_modmode": 3,
+							"parameter_mmin": 0.0,
+							"parameter_mmax": 1.0,
+							"parameter_initial": [
+								1.0
+							],
+							"parameter_initial_enable": 1
+						}
+					},
+					"annotation": "How far the next move goes: 0 none, 1 full."
 				}
 			},
 			{
@@ -1556,12 +1600,12 @@
 						""
 					],
 					"patching_rect": [
-						440,
+						20,
 						635,
-						180.0,
+						215.0,
 						22.0
 					],
-					"text": "/move/louder $1 $2 $3 $4"
+					"text": "/move/brighter $1 $2 $3 $4 $5"
 				}
 			},
 			{
@@ -1574,12 +1618,12 @@
 						""
 					],
 					"patching_rect": [
-						650,
+						230,
 						635,
-						180.0,
+						201.0,
 						22.0
 					],
-					"text": "/move/softer $1 $2 $3 $4"
+					"text": "/move/darker $1 $2 $3 $4 $5"
 				}
 			},
 			{
@@ -1592,12 +1636,12 @@
 						""
 					],
 					"patching_rect": [
-						20,
-						663,
-						187.0,
+						440,
+						635,
+						201.0,
 						22.0
 					],
-					"text": "/move/noisier $1 $2 $3 $4"
+					"text": "/move/louder $1 $2 $3 $4 $5"
 				}
 			},
 			{
@@ -1610,12 +1654,12 @@
 						""
 					],
 					"patching_rect": [
-						230,
-						663,
-						173.0,
+						650,
+						635,
+						201.0,
 						22.0
 					],
-					"text": "/move/tonal $1 $2 $3 $4"
+					"text": "/move/softer $1 $2 $3 $4 $5"
 				}
 			},
 			{
@@ -1628,12 +1672,12 @@
 						""
 					],
 					"patching_rect": [
-						440,
+						20,
 						663,
-						194.0,
+						208.0,
 						22.0
 					],
-					"text": "/move/punchier $1 $2 $3 $4"
+					"text": "/move/noisier $1 $2 $3 $4 $5"
 				}
 			},
 			{
@@ -1646,17 +1690,53 @@
 						""
 					],
 					"patching_rect": [
-						650,
+						230,
 						663,
 						194.0,
 						22.0
 					],
-					"text": "/move/smoother $1 $2 $3 $4"
+					"text": "/move/tonal $1 $2 $3 $4 $5"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-72",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						440,
+						663,
+						215.0,
+						22.0
+					],
+					"text": "/move/punchier $1 $2 $3 $4 $5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-73",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						650,
+						663,
+						215.0,
+						22.0
+					],
+					"text": "/move/smoother $1 $2 $3 $4 $5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-74",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1672,7 +1752,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-73",
+					"id": "obj-75",
 					"maxclass": "live.text",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1702,6 +1782,7 @@
 							"parameter_shortname": "Editor",
 							"parameter_type": 2,
 							"parameter_unitstyle": 1,
+							"parameter_invisible": 2,
 							"parameter_enum": [
 								"off",
 								"on"
@@ -1716,7 +1797,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-74",
+					"id": "obj-76",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1734,7 +1815,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-75",
+					"id": "obj-77",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1752,7 +1833,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-76",
+					"id": "obj-78",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1770,7 +1851,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-77",
+					"id": "obj-79",
 					"maxclass": "jweb",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2600,7 +2681,31 @@
 						0
 					],
 					"destination": [
+						"obj-64",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-64",
+						0
+					],
+					"destination": [
 						"obj-63",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-65",
+						0
+					],
+					"destination": [
+						"obj-64",
 						1
 					]
 				}
@@ -2612,7 +2717,7 @@
 						0
 					],
 					"destination": [
-						"obj-64",
+						"obj-66",
 						0
 					]
 				}
@@ -2620,7 +2725,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-64",
+						"obj-66",
 						0
 					],
 					"destination": [
@@ -2636,7 +2741,7 @@
 						1
 					],
 					"destination": [
-						"obj-65",
+						"obj-67",
 						0
 					]
 				}
@@ -2644,7 +2749,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-65",
+						"obj-67",
 						0
 					],
 					"destination": [
@@ -2660,7 +2765,7 @@
 						2
 					],
 					"destination": [
-						"obj-66",
+						"obj-68",
 						0
 					]
 				}
@@ -2668,7 +2773,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-66",
+						"obj-68",
 						0
 					],
 					"destination": [
@@ -2684,7 +2789,7 @@
 						3
 					],
 					"destination": [
-						"obj-67",
+						"obj-69",
 						0
 					]
 				}
@@ -2692,7 +2797,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-67",
+						"obj-69",
 						0
 					],
 					"destination": [
@@ -2708,7 +2813,7 @@
 						4
 					],
 					"destination": [
-						"obj-68",
+						"obj-70",
 						0
 					]
 				}
@@ -2716,7 +2821,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-68",
+						"obj-70",
 						0
 					],
 					"destination": [
@@ -2732,7 +2837,7 @@
 						5
 					],
 					"destination": [
-						"obj-69",
+						"obj-71",
 						0
 					]
 				}
@@ -2740,7 +2845,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-69",
+						"obj-71",
 						0
 					],
 					"destination": [
@@ -2756,7 +2861,7 @@
 						6
 					],
 					"destination": [
-						"obj-70",
+						"obj-72",
 						0
 					]
 				}
@@ -2764,7 +2869,7 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-70",
+						"obj-72",
 						0
 					],
 					"destination": [
@@ -2780,19 +2885,7 @@
 						7
 					],
 					"destination": [
-						"obj-71",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"source": [
-						"obj-71",
-						0
-					],
-					"destination": [
-						"obj-2",
+						"obj-73",
 						0
 					]
 				}
@@ -2804,7 +2897,7 @@
 						0
 					],
 					"destination": [
-						"obj-74",
+						"obj-2",
 						0
 					]
 				}
@@ -2812,11 +2905,11 @@
 			{
 				"patchline": {
 					"source": [
-						"obj-74",
+						"obj-75",
 						0
 					],
 					"destination": [
-						"obj-75",
+						"obj-76",
 						0
 					]
 				}
@@ -2829,6 +2922,18 @@
 					],
 					"destination": [
 						"obj-77",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-78",
+						0
+					],
+					"destination": [
+						"obj-79",
 						0
 					]
 				}

@@ -90,8 +90,8 @@ def shipped() -> dict[str, tuple[set[str], set[str]]]:
         found[str(path.relative_to(ROOT))] = js_addresses(path.read_text())
     maxpat = UI / "max" / "distill.maxpat"
     found[str(maxpat.relative_to(ROOT))] = max_addresses(json.loads(maxpat.read_text()))
-    amxd = UI / "max" / "distill.amxd"
-    found[str(amxd.relative_to(ROOT))] = max_addresses(read_amxd(amxd.read_bytes())[1])
+    for amxd in sorted((UI / "max").glob("*.amxd")):
+        found[str(amxd.relative_to(ROOT))] = max_addresses(read_amxd(amxd.read_bytes())[1])
     pd = UI / "pd" / "distill.pd"
     found[str(pd.relative_to(ROOT))] = pd_addresses(pd.read_text())
     return found
@@ -112,8 +112,9 @@ def test_each_client_actually_uses_the_table():
     must = {"plugin_ui/web/app.js": {"/edit/set", "/undo", "/redo", "/generate", "/render", "/move/brighter"},
             "plugin_ui/max/distill.maxpat": {"/play", "/stop", "/generate", "/sampling/creativity", "/notify"},
             "plugin_ui/max/distill.amxd": {"/play", "/stop", "/generate", "/move/smoother", "/status"},
+            "plugin_ui/max/distill-instrument.amxd": {"/midi/note", "/midi/cc", "/tempo", "/midi/learn", "/link"},
             "plugin_ui/pd/distill.pd": {"/ping", "/play", "/stop", "/generate", "/sampling/creativity",
-                                        "/audition/code", "/status", "/notify"}}
+                                        "/audition/code", "/status", "/notify", "/midi/note", "/midi/cc"}}
     for name, addresses in must.items():
         assert addresses <= found[name][0], f"{name}: expected to send {sorted(addresses - found[name][0])}"
 
