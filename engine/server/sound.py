@@ -29,7 +29,7 @@ import numpy as np
 from engine.errors import InputError
 
 SEGMENT_FRAMES = 32  # code frames per segment: ~0.34 s at 48 kHz / hop 512; an edit refetches ~1-3
-MAX_SOUND_S = 600.0  # longest grid served to the page (115 MB of float32 at 48 kHz, mono)
+MAX_SOUND_S = 180.0  # longest grid served (35 MB of float32 at 48 kHz; its first decode takes ~6 s)
 
 
 class SoundRefused(InputError):

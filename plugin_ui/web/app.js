@@ -82,7 +82,7 @@
     const [version, levels, frames] = args.map(Number);
     S.version = version;
     if (levels !== S.model.levels || frames !== S.model.frames) refreshGrid();   // new shape: fetch it all
-    syncSound();
+    S.hear.sync();
   }
   /** /grid/chunk version level frame_start code code ...: up to 200 codes of one level. */
   function onGridChunk(args) {
@@ -113,16 +113,16 @@
     S.status = kv;
     const parts = [];
     if (kv.model !== undefined) parts.push(`model: ${kv.model || "none"}`);
-    if (kv.transport !== undefined) parts.push(browserMode() ? (S.sound.playing ? "playing in this browser" : "stopped") : String(kv.transport));
+    if (kv.transport !== undefined) parts.push(S.hear.transportLabel(kv.transport));
     if (kv.cpu !== undefined) parts.push(`cpu ${Math.round(Number(kv.cpu) * 100)}%`);
     if (kv.underruns !== undefined) parts.push(`underruns ${kv.underruns}`);
     if (kv.jobs !== undefined) parts.push(`jobs ${kv.jobs}`);
     if (kv.audio !== undefined) parts.push(`audio: ${kv.audio}`);
     if (kv.latency_ms !== undefined && kv.audio !== "none") parts.push(`${Number(kv.latency_ms).toFixed(1)} ms`);
     $("status-line").textContent = parts.join("  \u00b7  ");
-    if (kv.audio !== undefined && !S.hearChosen) $("hear").value = kv.audio === "none" && S.sound.available ? "browser" : "engine";
-    if (kv.position_s !== undefined && !browserMode()) { S.view.playheadS = Number(kv.position_s); S.view.draw(); }
-    if (kv.version !== undefined && Number(kv.version) !== S.sound.version) syncSound();   // a missed notification
+    if (kv.audio !== undefined) S.hear.engineAudio(String(kv.audio));
+    if (kv.position_s !== undefined) S.hear.enginePosition(Number(kv.position_s));
+    if (kv.version !== undefined && Number(kv.version) !== S.sound.version) S.hear.sync();   // a missed notification
     if (kv.can_undo !== undefined) $("undo").disabled = !Number(kv.can_undo) || !S.protocol.has(A.undo);
     if (kv.can_redo !== undefined) $("redo").disabled = !Number(kv.can_redo) || !S.protocol.has(A.redo);
     // the status poll is the safety net for a missed notification: another model, or another grid version
@@ -197,7 +197,7 @@
     if (what === A.modelList) { renderModels(); S.modelRows = []; }
     else if (what === A.fxList) { S.fx = S.fxRows; S.fxRows = []; renderFx(); }
     else if (what === A.labels) { renderLegend(); S.view.draw(); }
-    else if (what === A.gridGet) { if (S.readyMs === null) S.readyMs = performance.now(); syncSound(); }  // page ready: grid shown
+    else if (what === A.gridGet) { if (S.readyMs === null) S.readyMs = performance.now(); S.hear.sync(); }  // page ready: grid shown
   }
   function onProgress(args) {
     const [address, fraction, message] = args;
@@ -229,8 +229,7 @@
       send(A.set, [level, frame, code]);
     } else {
       S.brush = m.get(level, frame); updateBrush();
-      if (browserMode()) S.sound.audition(frame / (m.frameRateHz || 1));   // that column in context
-      else send(A.auditionCode, [level, m.get(level, frame)]);
+      S.hear.audition(frame / (m.frameRateHz || 1), 0, A.auditionCode, [level, m.get(level, frame)]);
     }
   }
   function region() {
@@ -326,43 +325,12 @@
     catch (e) { /* logged */ }
   }
 
-  // ------------------------------------------------------------------ sound: in this browser or on the engine's device
-  function setupSound() {
-    const paths = S.protocol.raw && S.protocol.raw.conventions && S.protocol.raw.conventions.sound;
-    S.sound = new D.Sound(paths && { index: D.httpUrl(paths.index), segment: D.httpUrl(paths.segment) }, log);
-    S.soundView = new D.SoundView($("sound"), S.view, S.sound);
-    S.view.onPaint = () => S.soundView.paint();
-    S.sound.onChange = (s0, s1, reshaped) => S.soundView.changed(s0, s1, reshaped);
-    S.sound.onEnded = () => { S.view.playheadS = 0; S.view.draw(); };
-    S.soundView.onSeek = (t) => S.view.onSeek(t);
-    if (!S.sound.available) {
-      $("hear").value = "engine"; $("hear").options[0].disabled = true;
-      S.soundView.message = "This engine does not serve its sound to the page: play it with --device.";
-    }
-    $("hear").addEventListener("change", () => {
-      S.hearChosen = true; S.sound.stop(); S.view.draw();
-      if (S.status && S.status.audio !== "none") send(A.stop);
-    });
-  }
-  function browserMode() { return $("hear").value === "browser"; }
-  function syncSound() { if (S.sound) S.sound.sync().catch((e) => log(`browser sound: ${e.message}`, "fail")); }
-  function isPlaying() { return browserMode() ? S.sound.playing : !!(S.status && S.status.transport === "playing"); }
-  function play() {
-    if (!browserMode()) { send(A.play); return; }
-    S.sound.play().then((ok) => { if (ok) requestAnimationFrame(followPlayhead); }, (e) => log(`browser sound: ${e.message}`, "fail"));
-  }
-  function stop() { if (browserMode()) { S.sound.stop(); S.view.draw(); } else send(A.stop); }
-  function followPlayhead() {   // the playhead of the browser's playback, once per screen frame
-    S.view.playheadS = S.sound.position(); S.view.draw();
-    if (S.sound.playing) requestAnimationFrame(followPlayhead);
-  }
-
   // ------------------------------------------------------------------ controls
   function wire() {
     const v = S.view;
     v.onCell = cellClick;
     v.onSelect = (s) => { S.selection = s; selInfo(); updateBrush(); if (S.protocol.has(A.select)) send(A.select, region()); };
-    v.onSeek = (t) => { if (browserMode()) S.sound.seek(t); else send(A.seek, [t]); v.playheadS = t; v.draw(); };
+    v.onSeek = (t) => { S.hear.seek(t); v.playheadS = t; v.draw(); };
     v.onHover = tooltip;
     v.onGutter = toggleLock;
     document.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
@@ -385,12 +353,12 @@
     bind($("op-regen"), A.regenerate, () => op(A.regenerate, [], "regenerate", 120000));
     bind($("op-audition"), A.auditionRegion, () => {
       const r = region(), rate = S.model.frameRateHz || 1;
-      if (r && browserMode()) S.sound.audition(r[2] / rate, (r[3] - r[2]) / rate); else if (r) send(A.auditionRegion, r);
+      if (r) S.hear.audition(r[2] / rate, (r[3] - r[2]) / rate, A.auditionRegion, r);
     });
     bind($("op-loop"), A.loop, () => { if (S.selection) setLoop(true); else region(); });
-    $("play").addEventListener("click", play);
-    $("stop").addEventListener("click", stop);
-    $("gain").addEventListener("input", () => S.sound.setGainDb(Number($("gain").value)));
+    $("play").addEventListener("click", () => S.hear.play());
+    $("stop").addEventListener("click", () => S.hear.stop());
+    $("gain").addEventListener("input", () => S.hear.gain(Number($("gain").value)));
     bind($("loop"), A.loop, (e) => setLoop(e.target.checked), "change");
     slider("gain", A.gain, (x) => `${x.toFixed(1)} dB`);
     slider("creativity", A.creativity, (x) => x.toFixed(2));
@@ -433,9 +401,8 @@
     const m = S.model, s = S.selection, v = S.view, rate = m.frameRateHz || 1;
     if (on) {
       const f0 = s ? s.frame0 : 0, f1 = s ? s.frame1 + 1 : m.frames;
-      if (browserMode()) S.sound.setLoop(f0 / rate, f1 / rate); else send(A.loop, [f0 / rate, f1 / rate]);
-      v.loop = { frame0: f0, frame1: f1 - 1 };
-    } else { if (browserMode()) S.sound.setLoop(0, 0); else send(A.loop, [0, 0]); v.loop = null; }
+      S.hear.loop(f0 / rate, f1 / rate); v.loop = { frame0: f0, frame1: f1 - 1 };
+    } else { S.hear.loop(0, 0); v.loop = null; }
     $("loop").checked = on; v.draw();
   }
   function slider(id, address, fmt) {
@@ -469,7 +436,7 @@
     if (mod && (e.key === "z" || e.key === "Z")) { e.preventDefault(); undoRedo(e.shiftKey ? A.redo : A.undo); }
     else if (mod && (e.key === "y" || e.key === "Y")) { e.preventDefault(); undoRedo(A.redo); }
     else if (mod) return;
-    else if (e.key === " ") { e.preventDefault(); if (isPlaying()) stop(); else play(); }
+    else if (e.key === " ") { e.preventDefault(); S.hear.toggle(); }
     else if (e.key === "Escape") { S.selection = null; S.view.selection = null; selInfo(); S.view.draw(); }
     else if (e.key === "l" || e.key === "d" || e.key === "s") setTool({ l: "listen", d: "draw", s: "select" }[e.key]);
   }
@@ -481,7 +448,7 @@
     S.view = new D.GridView($("grid"), $("grid-scroll"), S.model);
     try { S.protocol = await D.Protocol.load(D.manifestUrl()); }
     catch (e) { log(`cannot read the engine's address table: ${e.message}. Is distill serve running?`, "fail"); S.protocol = new D.Protocol([], {}); }
-    setupSound();
+    S.hear = new D.Transport({ state: S, send, log, addresses: A, select: $("hear"), soundCanvas: $("sound") });
     S.conn = new D.Connection(D.engineUrl(S.protocol), S.protocol, log);
     const c = S.conn;
     c.on(N.gridInfo, onGridInfo); c.on(N.gridChunk, onGridChunk); c.on(N.gridChanged, onGridChanged);
@@ -491,7 +458,7 @@
     c.on(N.trainProgress, (a) => { if (a[0] !== "idle") $("train-state").textContent = `Training ${a[0]}: epoch ${a[1]} of ${a[2]}`; });
     c.on(N.progress, onProgress);
     c.on(N.model, (a) => { S.modelName = String(a[0]); refreshGrid(); refreshLabels(); });
-    c.on(N.transport, (a) => { if (!browserMode()) { S.view.playheadS = Number(a[1]); S.view.draw(); } });
+    c.on(N.transport, (a) => S.hear.enginePosition(Number(a[1])));
     c.on(N.selection, (a) => {   // a selection made elsewhere (Max, Pd) shows here too
       const [l0, l1, f0, f1] = a.map(Number);
       S.selection = S.view.selection = { level0: l0, level1: l1 - 1, frame0: f0, frame1: f1 - 1 };

@@ -161,6 +161,18 @@ def test_page_plays_the_sound_and_draws_it(served_demo, browser):
         assert far and diff[far].max() < 1e-6, "columns far from the edit changed"
         assert page.evaluate("Distill.state.sound.playing"), "playback stopped at the edit"
         page.screenshot(path=str(ARTIFACTS / "sound-after-edit.png"), full_page=True)
+
+        # Loop the selection: the playhead (heard and drawn) stays inside it
+        page.click("#op-loop")
+        rate = page.evaluate("Distill.state.model.frameRateHz")
+        start_s, end_s = f0 / rate, (f1 + 1) / rate
+        page.wait_for_function(f"(() => {{ const t = Distill.state.sound.position(); return t >= {start_s} && t < {end_s}; }})()")
+        for _ in range(12):
+            heard, drawn = page.evaluate("[Distill.state.sound.position(), Distill.state.view.playheadS]")
+            assert start_s - 1e-6 <= heard < end_s + 1e-6, (heard, start_s, end_s)
+            assert abs(drawn - heard) < 0.1 or abs(drawn - heard) > end_s - start_s - 0.1, (drawn, heard)
+            page.wait_for_timeout(60)
+        assert page.evaluate("Distill.state.view.loop") == {"frame0": f0, "frame1": f1}
         page.click("#stop")
         assert not page.evaluate("Distill.state.sound.playing")
     finally:
