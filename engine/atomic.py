@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +24,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        _hold_for_tests()
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -34,6 +36,17 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def _hold_for_tests() -> None:
+    """With DISTILL_TEST_HOLD_SAVE_S set, waits that long with the temp file written and the target
+    untouched: the worst moment to be killed, held still so a kill -9 test lands on it every time."""
+    try:
+        hold_s = float(os.environ.get("DISTILL_TEST_HOLD_SAVE_S", "") or 0)
+    except ValueError:
+        return
+    if hold_s > 0:
+        time.sleep(hold_s)
 
 
 def _umask() -> int:

@@ -89,6 +89,9 @@ class TrainConfig:
     augment: bool = True
     seed: int = 0
     threads: int = 2
+    # A checkpoint at the first epoch end after this many seconds: a run killed outright (kill -9,
+    # power loss) resumes from it with --resume, losing at most this much training.
+    checkpoint_every_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "train.max_minutes": (0, 1e7), "train.patience_epochs": (0, 1e9), "train.lr_decay_epochs": (0, 1e9),
     "train.healthy_utilization": (0, 1), "train.val_share": (0, 0.9), "train.grad_clip": (0, 1e9),
     "train.spectral_weight": (0, 1000), "train.seed": (0, 2**32 - 1), "train.threads": (1, 1024),
+    "train.checkpoint_every_s": (0, 1e9),
 }
 
 

@@ -98,7 +98,9 @@ def list_models(folder: str | os.PathLike | None = None, contains: str = "") -> 
     folder = Path(folder) if folder is not None else models_dir()
     if not folder.is_dir():
         return []
-    paths = sorted(p for p in folder.iterdir() if p.name.endswith(BUNDLE_SUFFIX) and p.is_file())
+    # Hidden names are skipped: a save killed before its rename leaves ".NAME.xxxx.tmp.distill" behind.
+    paths = sorted(p for p in folder.iterdir()
+                   if p.name.endswith(BUNDLE_SUFFIX) and not p.name.startswith(".") and not p.is_dir())
     entries = [read_entry(p) for p in paths]
     needle = contains.lower()
     return [e for e in entries if needle in e.name.lower()]

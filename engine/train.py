@@ -6,7 +6,8 @@ Order of events, and why:
 3. RVQ training with quantize dropout and dead-code revival; after each epoch, validation mel L1
    (files held out by name) and per-level health measured in eval mode over the training data.
 4. Early stopping on validation mel L1; the best weights are kept.
-A signal (Ctrl-C, SIGTERM) or `stop()` saves a resumable checkpoint at the next step boundary.
+A signal (Ctrl-C, SIGTERM) or `stop()` saves a resumable checkpoint at the next step boundary, and
+one is saved every `train.checkpoint_every_s` at an epoch end, so even a kill -9 loses little.
 Every epoch re-seeds from (seed, epoch), so a resumed run continues exactly where it stopped.
 """
 from __future__ import annotations
@@ -114,6 +115,7 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
     if resume and checkpoint_path and checkpoint_path.exists():
         state = _load_checkpoint(checkpoint_path, codec, optimizer)
     started = time.monotonic() - state.elapsed_s
+    last_checkpoint = time.monotonic()
     budget_s = config.train.max_minutes * 60
     interrupted = {"flag": False}
     with _signals_set(interrupted):
@@ -143,6 +145,10 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
                     group["lr"] *= 0.5
             state.epoch = epoch + 1
             elapsed = time.monotonic() - started
+            if checkpoint_path and time.monotonic() - last_checkpoint >= config.train.checkpoint_every_s:
+                state.elapsed_s = elapsed  # at an epoch end: resume continues exactly from here
+                _save_checkpoint(checkpoint_path, codec, optimizer, state, config)
+                last_checkpoint = time.monotonic()
             if progress:
                 progress(_progress_row(row, epoch, config, elapsed, budget_s))
             if selectable and epoch - state.best_epoch >= config.train.patience_epochs:

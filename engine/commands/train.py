@@ -52,9 +52,12 @@ def run(args) -> int:
     print(f"distill train: {len(used)} files used, {len(skipped)} skipped; config:", file=sys.stderr)
     print(json.dumps(config.to_dict(), indent=None), file=sys.stderr)
     bar = ProgressLine(not args.json)
+    checkpoint = out.with_name(out.name + ".ckpt")
+    if args.resume:
+        print(f"distill train: resuming from {checkpoint}" if checkpoint.exists() else
+              f"distill train: no checkpoint at {checkpoint}; starting from the beginning", file=sys.stderr)
     try:
-        result = train_codec(used, skipped, config, checkpoint_path=out.with_name(out.name + ".ckpt"),
-                             resume=args.resume, progress=bar)
+        result = train_codec(used, skipped, config, checkpoint_path=checkpoint, resume=args.resume, progress=bar)
     except TrainingInterrupted as e:
         bar.close()
         print(f"distill train: {e}", file=sys.stderr)
