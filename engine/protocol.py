@@ -11,6 +11,10 @@ Conventions (scsynth style):
   `/done <address> ...` on success, or `/fail <address> <reason>`. Commands marked `job` run on the
   worker and answer when they finish; `/progress <address> <fraction>` comes meanwhile.
 - replies go to the sender's host and port, or to the reply port (`--reply-port`, or `/notify 1 PORT`).
+- an OSC peer that stays silent is forgotten (its subscription and reply port; the timeout is under
+  Limits): any message renews it, so a patch that subscribes sends `/notify 1 PORT` again (or
+  polls `/status`) every few seconds. When the peer table is full, the least recently active peer
+  goes, never the newcomer. `/fail` is rate-limited per sender (host and port).
 - types: `i` int32, `f` float32, `s` string, `*` any of those. Max and Pd send floats for ints:
   a float is accepted for an `i` argument when it is a whole number, and an int for an `f` argument.
 - regions are half-open: levels `[level_start, level_stop)`, frames `[frame_start, frame_stop)`,
@@ -36,12 +40,18 @@ WEBSOCKET_PATH = "/ws"
 SOUND_HTTP = {"index": "/sound/index.json", "segment": "/sound/segment/{i}",
               "doc": "index: JSON with sample_rate, samples, samples_per_frame, segment_samples and one "
                      "etag per segment; segment: its samples as float32 little-endian mono, ETag header"}
+MAX_NAME_CHARS = 64  # clip, session and model names: a file name that fits every file system with its suffix
+PEER_TIMEOUT_S = 60.0  # an OSC peer silent this long is forgotten (renew with /notify or any message)
+MAX_PEERS = 256  # OSC peers remembered at once; the least recently active goes first
+FAIL_BURST = 20  # /fail replies a sender may get at once ...
+FAIL_PER_S = 20.0  # ... and per second after that; the rest are counted, not sent
 ARG_TYPES = ("i", "f", "s", "*")
 
 
 @dataclass(frozen=True)
 class Arg:
-    """One typed argument. `minimum`/`maximum` are inclusive bounds; `choices` limits strings."""
+    """One typed argument. `minimum`/`maximum` are inclusive bounds; `choices` limits strings;
+    `max_chars` limits a name's length (longer is refused, never cut)."""
 
     name: str
     type: str
@@ -51,6 +61,7 @@ class Arg:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    max_chars: int | None = None
 
     def __post_init__(self) -> None:
         if self.type not in ARG_TYPES:
@@ -176,7 +187,8 @@ ROUTES: tuple[Route, ...] = (
                          minimum=0, maximum=1),
                       _i("reply_port", "send this client's replies and notifications to this port "
                                        "(for udpreceive / netreceive)", optional=True, minimum=1, maximum=65535)),
-          (_DONE,), "subscribe the sender to notifications (and choose its reply port)", "system"),
+          (_DONE,), f"subscribe the sender to notifications (and choose its reply port); a peer silent for "
+                    f"{PEER_TIMEOUT_S:g} s is forgotten, so send it again (or any message) more often", "system"),
     Route("/cancel", (_s("job", "address of the job to cancel (e.g. /generate); all jobs if absent",
                          optional=True),),
           (_done(_i("cancelled", "how many jobs were cancelled")),),
@@ -203,7 +215,7 @@ ROUTES: tuple[Route, ...] = (
           "(re)add ONNX graphs and code labels to the loaded model's file", "model", job=True),
     # training
     Route("/train/start", (_s("folder", "audio folder inside the input folder"),
-                           _s("name", "name of the new model in models/"),
+                           _s("name", "name of the new model in models/", max_chars=MAX_NAME_CHARS),
                            _f("max_minutes", "training time budget", optional=True, minimum=0.1, maximum=600)),
           (_done(_s("path", "the new model file")),),
           "train a model on a folder of sounds; /train/epoch and /train/health arrive per epoch",
@@ -349,10 +361,10 @@ ROUTES: tuple[Route, ...] = (
            _done(_i("count", "number of slots"))),
           "the effect chain and every parameter", "fx"),
     # render
-    Route("/render", (_s("name", "clip name (made unique in the clips folder)"),),
+    Route("/render", (_s("name", "clip name (made unique in the clips folder)", max_chars=MAX_NAME_CHARS),),
           (_done(_s("path", "the written file")),),
           "render the grid through the effect chain to a clip file", "render", job=True),
-    Route("/render/region", (_s("name", "clip name"), _i("frame_start", "first frame", minimum=0),
+    Route("/render/region", (_s("name", "clip name", max_chars=MAX_NAME_CHARS), _i("frame_start", "first frame", minimum=0),
                              _i("frame_stop", "frame after the last", minimum=1)),
           (_done(_s("path", "the written file")),), "render some frames to a clip file", "render", job=True),
     Route("/render/settings", (_s("format", "file format", choices=("wav", "flac", "aiff")),
@@ -365,9 +377,10 @@ ROUTES: tuple[Route, ...] = (
                              _f("bars", "clip length in bars at /tempo; 0 = use seconds", minimum=0.0, maximum=256.0)),
           (_DONE,), "length of later renders (the grid is looped or cut to it)", "render"),
     # session
-    Route("/session/save", (_s("name", "session name (default: next to the model)", optional=True),),
+    Route("/session/save", (_s("name", "session name (default: next to the model)", optional=True,
+                                       max_chars=MAX_NAME_CHARS),),
           (_done(_s("path", "the session file")),), "save grid, history, loop and effect chain", "session"),
-    Route("/session/load", (_s("name", "session name", optional=True),),
+    Route("/session/load", (_s("name", "session name", optional=True, max_chars=MAX_NAME_CHARS),),
           (_done(_VERSION),), "load a saved session of the loaded model", "session", job=True),
 )
 
@@ -412,6 +425,8 @@ def manifest() -> dict:
             "regions": "half-open [start, stop) in levels and code frames",
             "max_datagram_bytes": MAX_DATAGRAM_BYTES, "safe_udp_payload_bytes": SAFE_UDP_PAYLOAD_BYTES,
             "grid_chunk_codes": GRID_CHUNK_CODES, "max_string_bytes": MAX_STRING_BYTES,
+            "max_name_chars": MAX_NAME_CHARS, "peer_timeout_s": PEER_TIMEOUT_S, "max_peers": MAX_PEERS,
+            "fail_burst": FAIL_BURST, "fail_per_s": FAIL_PER_S,
             "websocket": {"path": WEBSOCKET_PATH, "message": {"address": "/edit/set", "args": [0, 12, 5]}},
             "sound": dict(SOUND_HTTP),
         },
@@ -425,7 +440,7 @@ def _arg_json(a: Arg) -> dict:
     out: dict = {"name": a.name, "type": a.type, "doc": a.doc}
     if a.optional:
         out["optional"] = True
-    for key in ("default", "minimum", "maximum"):
+    for key in ("default", "minimum", "maximum", "max_chars"):
         if getattr(a, key) is not None:
             out[key] = getattr(a, key)
     if a.choices:

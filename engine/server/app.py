@@ -132,7 +132,8 @@ class Server:
     def _subscribe_reply_port(self, osc, port: int) -> None:
         host = "127.0.0.1" if self.options.host in ("127.0.0.1", "0.0.0.0", "localhost") else self.options.host
         dest = [host, port]
-        client = self.core.client(("reply-port", host, port), lambda: osc.sender(dest), subscribed=True)
+        client = self.core.client(("reply-port", host, port), lambda: osc.sender(dest), subscribed=True,
+                                  pinned=True)
         client.dest = dest
 
     def _console_client(self):
@@ -142,7 +143,7 @@ class Server:
                 self.log(f"distill serve: {args[0]} failed: {args[1]}")
             elif address == "/done":
                 self.log(f"distill serve: loaded model {args[1]} ({args[3]} levels x {args[4]} codes)")
-        return self.core.client(("console",), lambda: send)
+        return self.core.client(("console",), lambda: send, pinned=True)
 
     async def _heartbeat(self) -> None:
         seq = 0

@@ -56,6 +56,8 @@ def coerce(arg: Arg, value, address: str = "") -> int | float | str:
         value = _check_string(value, where)
         if arg.choices and value not in arg.choices:
             raise ArgError(f"{where} must be one of {', '.join(arg.choices)}, got {value!r}")
+        if arg.max_chars is not None and len(value) > arg.max_chars:
+            raise ArgError(f"{where} is {len(value)} characters long; use at most {arg.max_chars}")
         return value
     if isinstance(value, str):
         raise ArgError(f"{where} must be {_kind(arg.type)}, got the string {value[:40]!r}")

@@ -14,8 +14,6 @@ import os
 import sys
 import time
 import traceback
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,32 +22,10 @@ import numpy as np
 from engine import protocol
 from engine.errors import InputError
 from engine.server.args import coerce_args
+from engine.server.clients import Client, ClientTable, FailLimiter
 from engine.server.jobs import Job, JobOutcome, Worker
 from engine.server.paths import Roots
 from engine.server.ports import AudioPort, RenderSettings
-
-FAIL_BURST = 20  # /fail replies a client may get at once ...
-FAIL_PER_S = 20.0  # ... and per second after that; the rest are counted, not sent
-MAX_CLIENTS = 256  # remembered OSC peers (reply ports, subscriptions, rate limits)
-
-
-@dataclass(eq=False)
-class Client:
-    """A peer: an OSC address or a WebSocket. `send(address, args)` must not block."""
-
-    key: Any
-    send: Callable[[str, list], None]
-    subscribed: bool = False
-    fail_tokens: float = FAIL_BURST
-    fail_time: float = field(default_factory=time.monotonic)
-    dest: Any = None  # where replies go ([host, port] for OSC); notifications go once per dest
-    reply_port_hook: Callable[[int], None] | None = None
-
-    def set_reply_port(self, port: int) -> None:
-        if self.reply_port_hook is None:
-            raise InputError("a reply port applies to OSC clients only")
-        self.reply_port_hook(port)
-
 
 class Core:
     def __init__(self, roots: Roots, audio: AudioPort, post: Callable[..., None], log: Callable[[str], None] = print):
@@ -59,7 +35,8 @@ class Core:
         self.audio = audio
         self.log = log
         self.started = time.monotonic()
-        self.clients: OrderedDict[Any, Client] = OrderedDict()
+        self.clients = ClientTable()  # expiring OSC peers (least recent evicted) + pinned ones
+        self.fail_limit = FailLimiter()  # per source, apart from the table (engine/server/clients.py)
         self.fails_dropped = 0
         self.internal_errors = 0  # handler bugs caught; the fuzz figure requires 0
         self.messages = 0
@@ -85,29 +62,18 @@ class Core:
         self.reader = Worker(post, self._job_done, self._job_progress)  # `quick` jobs: file reads off the dispatcher
 
     # ------------------------------------------------------------ clients
-    def client(self, key: Any, make_send: Callable[[], Callable[[str, list], None]], subscribed: bool = False) -> Client:
-        c = self.clients.get(key)
-        if c is None:
-            c = Client(key, make_send(), subscribed)
-            self.clients[key] = c
-            while len(self.clients) > MAX_CLIENTS:  # forget the least recent peer that is not subscribed
-                for k, old in self.clients.items():
-                    if not old.subscribed:
-                        del self.clients[k]
-                        break
-                else:
-                    self.clients.popitem(last=False)
-        else:
-            self.clients.move_to_end(key)
-        return c
+    def client(self, key: Any, make_send: Callable[[], Callable[[str, list], None]], subscribed: bool = False,
+               pinned: bool = False) -> Client:
+        """The peer for `key` (created if new), marked active now."""
+        return self.clients.get(key, make_send, subscribed, pinned)
 
     def forget(self, key: Any) -> None:
-        self.clients.pop(key, None)
+        self.clients.forget(key)
 
     def notify(self, address: str, args: list, also: Client | None = None) -> None:
         """Sends a notification to every subscriber (and `also`), once per destination."""
         sent = []
-        for c in list(self.clients.values()):
+        for c in self.clients:
             if (c.subscribed or c is also) and (c.dest is None or c.dest not in sent):
                 if c.dest is not None:
                     sent.append(list(c.dest))
@@ -144,14 +110,11 @@ class Core:
             self._send(client, reply_address, reply_args)
 
     def fail(self, client: Client, address: str, reason: str) -> None:
-        """Sends `/fail address reason`, at most FAIL_BURST at once and FAIL_PER_S per second."""
-        now = time.monotonic()
-        client.fail_tokens = min(FAIL_BURST, client.fail_tokens + (now - client.fail_time) * FAIL_PER_S)
-        client.fail_time = now
-        if client.fail_tokens < 1:
+        """Sends `/fail address reason`, at most FAIL_BURST at once and FAIL_PER_S per second per
+        source (engine/server/clients.py); the rest are counted in `fails_dropped`."""
+        if not self.fail_limit.allow(client.key):
             self.fails_dropped += 1
             return
-        client.fail_tokens -= 1
         self._send(client, "/fail", [address[:200], reason[:600]])
 
     # ------------------------------------------------------------ jobs
@@ -228,6 +191,7 @@ class Core:
         last_wall, last_cpu, _ = self._cpu
         share = (cpu - last_cpu) / max(wall - last_wall, 1e-6)
         self._cpu = (wall, cpu, share)
+        self.clients.expire()  # silent OSC peers stop getting heartbeats (engine/server/clients.py)
         self.notify("/heartbeat", [seq, round(wall - self.started, 3)])
         if self.dirty and seq % 5 == 0:
             self.autosave()

@@ -43,6 +43,8 @@ def _arg_lines(args: tuple[Arg, ...]) -> list[str]:
             extra.append(f"default {a.default}")
         if a.choices:
             extra.append("one of " + ", ".join(a.choices))
+        if a.max_chars is not None:
+            extra.append(f"at most {a.max_chars} characters")
         tail = f" ({'; '.join(extra)})" if extra else ""
         lines.append(f"  - `{a.name}` ({a.type}{', optional' if a.optional else ''}): {a.doc}{tail}")
     return lines
@@ -67,7 +69,11 @@ def reference_text() -> str:
              "## Conventions", "", conventions, "",
              f"Limits: datagrams over {protocol.MAX_DATAGRAM_BYTES} bytes and strings over "
              f"{protocol.MAX_STRING_BYTES} bytes are refused; long replies are split to stay under "
-             f"{protocol.SAFE_UDP_PAYLOAD_BYTES} bytes ({protocol.GRID_CHUNK_CODES} codes per /grid/chunk).", ""]
+             f"{protocol.SAFE_UDP_PAYLOAD_BYTES} bytes ({protocol.GRID_CHUNK_CODES} codes per /grid/chunk); "
+             f"names (clips, sessions, models) are at most {protocol.MAX_NAME_CHARS} characters. An OSC peer "
+             f"silent for {protocol.PEER_TIMEOUT_S:g} s is forgotten; at most {protocol.MAX_PEERS} are "
+             f"remembered. A sender gets at most {protocol.FAIL_BURST} `/fail` at once, then "
+             f"{protocol.FAIL_PER_S:g} per second (the rest are counted in `/status fails_dropped`).", ""]
     groups: dict[str, list[Route]] = {}
     for r in protocol.ROUTES:
         groups.setdefault(r.group, []).append(r)

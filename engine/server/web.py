@@ -137,7 +137,7 @@ class WebEndpoint:
             if queue.qsize() < MAX_QUEUED_MESSAGES:
                 queue.put_nowait(json.dumps({"address": address, "args": _jsonable(args)}))
 
-        client = self.core.client(key, lambda: send, subscribed=True)
+        client = self.core.client(key, lambda: send, subscribed=True, pinned=True)
         writer = asyncio.create_task(self._writer(ws, queue))
         try:
             async for text in ws:
