@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.effects import EffectsChain
+from bridge.plugins import PluginFolders
 from bridge.player import Player, PlayerConfig
 from bridge.render import ClipSpec, clip_name, render_clip
 from bridge.tempo import LinkClock, Tempo
@@ -27,10 +28,11 @@ class Bridge:
 
     def __init__(self, device: str | int | None = None, sample_rate: int = 48000, block_size: int = 256,
                  *, lead_blocks: int = 2, clips_dir: str = "clips", play_audio: bool = True,
-                 strict_device: bool = False) -> None:
+                 strict_device: bool = False, plugin_folders: PluginFolders | None = None) -> None:
         """Opens `device` (None: the default output; a name or part of one; an index) at
         `sample_rate` with `block_size` frames per callback. `play_audio=False` or no device: render
-        only. `strict_device=True` raises InputError instead of falling back to render-only."""
+        only. `strict_device=True` raises InputError instead of falling back to render-only.
+        `plugin_folders`: where VST3 plugins may load from (default: the platform's standard ones)."""
         self.config = PlayerConfig(sample_rate=int(sample_rate), block_size=int(block_size),
                                    lead_blocks=int(lead_blocks))
         self.player = Player(self.config)
@@ -43,6 +45,7 @@ class Bridge:
         self._stream = None
         self.jack_ports: list[str] = []  # e.g. ["distill:out_0", "distill:out_1"] on JACK
         self.link: LinkClock | None = None
+        self.plugin_folders = plugin_folders or PluginFolders.make()
         self._fx_lock = threading.Lock()  # one structural chain change at a time
         self._render_lock = threading.Lock()
         self._render_cache: tuple[str, EffectsChain] | None = None
@@ -181,7 +184,7 @@ class Bridge:
     def add_effect(self, plugin: str, params: dict | None = None, index: int | None = None,
                    bypass: bool = False) -> int:
         """Loads a built-in by name or a VST3 by path into slot `index` (default: last); returns it."""
-        slot = EffectsChain.load_slot(plugin, params, bypass)  # slow for VST3: never under the lock
+        slot = EffectsChain.load_slot(plugin, params, bypass, self.plugin_folders)  # slow for VST3: never under the lock
         with self._fx_lock:
             slots = list(self.player.chain.slots)
             index = len(slots) if index is None else int(index)
@@ -223,7 +226,7 @@ class Bridge:
 
     def effects_from_dict(self, data: dict) -> None:
         """Replaces the chain with one rebuilt from `effects_to_dict()` output (e.g. a saved session)."""
-        chain = EffectsChain.from_dict(data)
+        chain = EffectsChain.from_dict(data, self.plugin_folders)
         with self._fx_lock, self.player.chain_lock:
             self.player.chain = chain
 
@@ -233,7 +236,7 @@ class Bridge:
             return self.player.chain.describe()
 
     def _swap_slots(self, slots: list) -> None:
-        planned = EffectsChain(slots).planned()  # loads dual-mono twins outside the lock
+        planned = EffectsChain(slots, self.plugin_folders).planned()  # loads dual-mono twins outside the lock
         with self.player.chain_lock:
             self.player.chain.slots = planned.slots
 
@@ -266,7 +269,7 @@ class Bridge:
         key = json.dumps(data, sort_keys=True)
         with self._render_lock:
             if self._render_cache is None or self._render_cache[0] != key:
-                self._render_cache = (key, EffectsChain.from_dict(data))
+                self._render_cache = (key, EffectsChain.from_dict(data, self.plugin_folders))
             return self._render_cache[1]
 
     def _mix_voices(self) -> np.ndarray:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
+from bridge.plugins import PluginFolders
 from engine.errors import InputError
 
 # Built-ins that stream exactly (reset=False equals offline) and whose parameters are plain numbers.
@@ -50,16 +51,15 @@ class Slot:
         return {"plugin": self.plugin, "params": dict(self.params), "bypass": self.bypass}
 
 
-def _load_instance(plugin: str):
+def _load_instance(plugin: str, folders: PluginFolders | None):
+    """A fresh instance; a VST3 only from inside the plugin folders (default: the standard ones)."""
     if plugin in BUILTINS:
         return getattr(pedalboard, plugin)()
-    path = Path(plugin)
-    if path.suffix.lower() != ".vst3":
+    if Path(plugin).suffix.lower() != ".vst3":
         raise InputError(f"effect {plugin!r}: not a built-in ({', '.join(BUILTINS)}) nor a .vst3 path")
-    if not path.exists():
-        raise InputError(f"effect {plugin}: no such VST3 plugin")
+    path = (folders or PluginFolders.make()).check(plugin)  # before any of its code can run
     try:
-        return pedalboard.load_plugin(str(path))
+        return pedalboard.load_plugin(str(path))  # the checked, resolved path
     except Exception as e:  # pedalboard raises ImportError/RuntimeError with long texts
         raise InputError(f"effect {plugin}: could not load ({str(e).splitlines()[0][:160]})") from None
 
@@ -106,18 +106,23 @@ def _set(instance, plugin: str, name: str, value) -> None:
 
 
 class EffectsChain:
-    """Ordered effect slots. # process: [C, T] -> [C', T], C' = output_channels(C)"""
+    """Ordered effect slots. # process: [C, T] -> [C', T], C' = output_channels(C)
 
-    def __init__(self, slots: list[Slot] | None = None) -> None:
+    `folders`: where VST3 plugins may load from (bridge/plugins.py; None: the standard folders)."""
+
+    def __init__(self, slots: list[Slot] | None = None, folders: PluginFolders | None = None) -> None:
         self.slots: list[Slot] = slots or []
+        self.folders = folders
 
     # ---- building (may load plugins: call outside any real-time thread) ----
     @staticmethod
-    def load_slot(plugin: str, params: dict | None = None, bypass: bool = False) -> Slot:
-        """Loads one plugin and applies params; raises InputError naming the plugin or parameter."""
+    def load_slot(plugin: str, params: dict | None = None, bypass: bool = False,
+                  folders: PluginFolders | None = None) -> Slot:
+        """Loads one plugin and applies params; raises InputError naming the plugin or parameter
+        (or the plugin folders, for a VST3 outside them)."""
         if not isinstance(plugin, str) or not plugin:
             raise InputError("effect: 'plugin' must be a built-in name or a .vst3 path")
-        instance = _load_instance(plugin)
+        instance = _load_instance(plugin, folders)
         slot = Slot(plugin=plugin, bypass=bool(bypass), instances=[instance])
         if isinstance(instance, pedalboard.VST3Plugin):
             slot.accepts = _probe_channels(instance)
@@ -131,7 +136,7 @@ class EffectsChain:
         channels = 1
         for slot in self.slots:
             if channels == 2 and slot.accepts == (1,) and len(slot.instances) < 2:
-                twin = _load_instance(slot.plugin)
+                twin = _load_instance(slot.plugin, self.folders)
                 for name, value in slot.params.items():
                     _set(twin, slot.plugin, name, value)
                 slot.instances.append(twin)
@@ -144,8 +149,9 @@ class EffectsChain:
         return channels
 
     @classmethod
-    def from_dict(cls, data: dict) -> "EffectsChain":
-        """Rebuilds a chain (fresh plugin state) from `to_dict()` output."""
+    def from_dict(cls, data: dict, folders: PluginFolders | None = None) -> "EffectsChain":
+        """Rebuilds a chain (fresh plugin state) from `to_dict()` output (a session, a file): its
+        VST3 plugins load only from `folders`."""
         if not isinstance(data, dict) or not isinstance(data.get("slots"), list):
             raise InputError("effects chain: expected {'format': 1, 'slots': [...]}")
         if data.get("format", CHAIN_FORMAT) != CHAIN_FORMAT:
@@ -154,8 +160,11 @@ class EffectsChain:
         for i, spec in enumerate(data["slots"]):
             if not isinstance(spec, dict) or "plugin" not in spec:
                 raise InputError(f"effects chain slot {i}: needs a 'plugin'")
-            slots.append(cls.load_slot(spec["plugin"], spec.get("params") or {}, spec.get("bypass", False)))
-        return cls(slots).planned()
+            params = spec.get("params") or {}
+            if not isinstance(params, dict):
+                raise InputError(f"effects chain slot {i}: 'params' must be an object of name: value")
+            slots.append(cls.load_slot(spec["plugin"], params, spec.get("bypass", False), folders))
+        return cls(slots, folders).planned()
 
     def to_dict(self) -> dict:
         """JSON-safe description: {"format": 1, "slots": [{"plugin", "params", "bypass"}, ...]}."""
@@ -163,7 +172,7 @@ class EffectsChain:
 
     def fresh_copy(self) -> "EffectsChain":
         """Same chain with newly loaded instances (reset state), e.g. for an offline render."""
-        return EffectsChain.from_dict(copy.deepcopy(self.to_dict()))
+        return EffectsChain.from_dict(copy.deepcopy(self.to_dict()), self.folders)
 
     # ---- live edits (cheap: safe between two blocks) ----
     def slot(self, index: int) -> Slot:

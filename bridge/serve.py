@@ -36,6 +36,9 @@ def add_arguments(p) -> None:
     p.add_argument("--midi-list", action="store_true", help="list the MIDI input ports and exit")
     p.add_argument("--link", action="store_true", help="join an Ableton Link session at start (tempo and "
                                                      "start/stop shared with Live; needs aalink)")
+    p.add_argument("--plugins-dir", dest="plugins_dirs", action="append", default=[], metavar="DIR",
+                   help="a folder VST3 plugins may load from, besides the standard VST3 folders (repeatable); "
+                        "/fx/add refuses a plugin anywhere else")
 
 
 def run(args) -> int:
@@ -57,7 +60,9 @@ def run(args) -> int:
             midi_in = MidiInput(args.midi_in, lambda address, margs: target and target[0].inject(
                 "MIDI in", address, margs))
             print(f"distill serve: MIDI in from {midi_in.describe()}", file=sys.stderr)
-        audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir)
+        from bridge.plugins import PluginFolders
+        folders = PluginFolders.make(getattr(args, "plugins_dirs", ()))
+        audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir, folders)
         if getattr(args, "link", False):
             try:
                 peers = audio.link(True, True)
@@ -90,14 +95,17 @@ def terminate_portaudio() -> None:
         devices.terminate()
 
 
-def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, clips_dir: Path):
+def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, clips_dir: Path,
+                      plugin_folders: Any = None):
     """The bridge on `device`; with no device (None, or one that cannot open) the bridge still
     hosts the effect chain and renders through it, and transport says how to get sound. Without
-    the bridge at all (PortAudio missing), `OfflineAudio`."""
+    the bridge at all (PortAudio missing), `OfflineAudio`. `plugin_folders`: a
+    `bridge.plugins.PluginFolders` (None: the standard VST3 folders only)."""
     try:
         from bridge.bridge import Bridge
         device_arg: Any = int(device) if device and device.isdigit() else device
-        bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir), play_audio=device is not None)
+        bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir), play_audio=device is not None,
+                        plugin_folders=plugin_folders)
     except (ImportError, OSError, InputError) as e:
         print(f"distill serve: the bridge is unavailable ({e}); serving OSC and rendering only",
               file=sys.stderr)

@@ -145,15 +145,17 @@ class Core:
         """Makes `session` current: bumps the version, tells the audio port and the subscribers.
         With `restore_fx`, an effect chain that differs (undo, load) is handed to the audio port."""
         old = self.session
-        self.session = session
         if old is not None and session is not None and old.present is session.present:
+            self.session = session
             return  # clipboard only
+        if (restore_fx and old is not None and session is not None
+                and old.present.effects_json != session.present.effects_json):
+            self.audio.fx_restore(session.present.effects)  # first: a chain that cannot load changes nothing
+        self.session = session
         self.version += 1
         self.dirty = True
         if session is None:
             return
-        if restore_fx and old is not None and old.present.effects_json != session.present.effects_json:
-            self.audio.fx_restore(session.present.effects)
         new = session.codes.indices
         region = changed_frames(None if old is None else old.codes.indices, new)
         if region is None:

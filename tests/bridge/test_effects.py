@@ -75,6 +75,8 @@ def test_parameters_are_named_with_units_and_checked():
     with pytest.raises(InputError, match="not a built-in"):
         EffectsChain.load_slot("NoSuchEffect")
     with pytest.raises(InputError, match="no such VST3"):
+        EffectsChain.load_slot("/usr/lib/vst3/Missing.vst3")
+    with pytest.raises(InputError, match="outside the plugin folders"):  # tests/server/test_plugin_folders.py
         EffectsChain.load_slot("/nowhere/Missing.vst3")
 
 

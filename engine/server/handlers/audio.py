@@ -98,10 +98,9 @@ def _record_fx(core, op: str) -> None:
 @handles("/fx/add")
 def fx_add(core, client, args):
     effect, slot = args_or_defaults("/fx/add", args)
-    if effect.endswith(".vst3") or "/" in effect:
-        path = Path(effect)
-        if not path.is_absolute() or not path.exists():
-            raise InputError(f"VST3 plugin {effect!r} not found: give the absolute path of a .vst3 bundle")
+    if (effect.endswith(".vst3") or "/" in effect) and not Path(effect).is_absolute():
+        raise InputError(f"VST3 plugin {effect!r}: give the absolute path of a .vst3 bundle in a plugin folder")
+    # The audio port loads VST3 bundles only from the plugin folders (bridge/plugins.py).
     audio = core.audio
 
     def commit(result):
