@@ -162,7 +162,7 @@ class Server:
             def send(reply: str, reply_args: list) -> None:
                 if reply == "/fail":
                     self.log(f"distill serve: {name}: {reply_args[0]} failed: {reply_args[1]}")
-            self.core.handle(self.core.client(("local", name), lambda: send), address, args)
+            self.core.handle(self.core.client(("local", name), lambda: send, pinned=True), address, args)
         self.post(handle)
 
     def stop(self) -> None:
