@@ -22,6 +22,7 @@ from bridge.resample import resample
 from bridge.tempo import Tempo
 from engine.audio import save_audio
 from engine.errors import InputError
+from engine.server.ports import check_render_size
 
 FORMATS = ("wav", "flac", "aiff")
 BIT_DEPTHS = (16, 24, "float")
@@ -134,7 +135,12 @@ def unique_path(folder: str | os.PathLike, name: str, suffix: str) -> Path:
 
 def render_clip(samples, sample_rate: int, clips_dir: str | os.PathLike, spec: ClipSpec = ClipSpec(),
                 chain: EffectsChain | None = None, copy_chain: bool = True) -> Path:
-    """Renders mono `samples` [T] at `sample_rate` through `chain` into a new file; returns its path."""
+    """Renders mono `samples` [T] at `sample_rate` through `chain` into a new file; returns its path.
+    A clip over the length limit, or one the disk has no room for, is refused before any work."""
+    frames = spec.target_frames
+    if frames is None:
+        frames = round(np.shape(samples)[-1] * int(spec.sample_rate) / int(sample_rate))
+    check_render_size(frames, int(spec.sample_rate), spec.bit_depth, Path(clips_dir))
     audio = render_audio(samples, sample_rate, spec, chain, copy_chain)
     if spec.bit_depth in (16, 24):
         audio = np.clip(audio, -1.0, 1.0)  # integer formats: clip rather than wrap

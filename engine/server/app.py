@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.server.core import Core
+from engine.server.hosts import host_warning, local_address, remote_address, web_host
 from engine.server.paths import Roots
 from engine.server.ports import AudioPort, OfflineAudio
 from engine.server.udp import open_osc
@@ -104,7 +105,7 @@ class Server:
         web = None
         if o.web_port is not None:
             from engine.server.web import WebEndpoint
-            web = WebEndpoint(self.core, o.host, o.web_port)
+            web = WebEndpoint(self.core, web_host(o.host), o.web_port)  # this machine only, whatever --host
             self.web_port = await web.start()
         if o.model:  # named on the command line by the user: a path anywhere, or a library name
             path = Path(o.model).expanduser()
@@ -190,16 +191,20 @@ class Server:
 
 
 def connect_help(server: Server) -> str:
+    """The banner: addresses that work (127.0.0.1 rather than a bind-everything 0.0.0.0)."""
     o = server.options
-    lines = [f"distill serve: OSC on udp://{o.host}:{server.osc_port}"
+    host = local_address(o.host)
+    elsewhere = remote_address(o.host)
+    lines = [f"distill serve: OSC on udp://{host}:{server.osc_port}"
+             + (f" (from other machines: udp://{elsewhere}:{server.osc_port})" if elsewhere != host else "")
              + (f", replies to port {o.reply_port}" if o.reply_port else ", replies to the sender's port"),
-             f"  try:  oscsend {o.host} {server.osc_port} /ping s hello   (answers /pong hello)",
-             f"  Max:  [udpsend {o.host} {server.osc_port}] and [udpreceive {o.reply_port or 9001}]"
+             f"  try:  oscsend {host} {server.osc_port} /ping s hello   (answers /pong hello)",
+             f"  Max:  [udpsend {host} {server.osc_port}] and [udpreceive {o.reply_port or 9001}]"
              + ("" if o.reply_port else f" (start with --reply-port 9001, or send /notify 1 9001)"),
-             f"  Pd:   [netsend -u -b] 'connect {o.host} {server.osc_port}', [oscformat], [netreceive -u -b] + /notify 1 PORT",
+             f"  Pd:   [netsend -u -b] 'connect {host} {server.osc_port}', [oscformat], [netreceive -u -b] + /notify 1 PORT",
              f"  audio: {server.audio.describe() if server.audio.describe() != 'none' else 'no audio device (editing, effects and rendering; --device NAME to hear it)'}"]
     if server.web_port:
-        lines.append(f"  web editor: http://{o.host}:{server.web_port}/  (also for Max [jweb])")
+        lines.append(f"  web editor: http://{web_host(o.host)}:{server.web_port}/  (also for Max [jweb])")
     lines.append("  reference: docs/osc.md; Ctrl-C stops")
     return "\n".join(lines)
 
@@ -217,6 +222,9 @@ def run_server(options: ServeOptions, audio: AudioPort | None = None, on_ready=N
         while not server._ready.is_set() and not task.done():
             await asyncio.sleep(0.01)
         if not task.done():
+            warning = host_warning(options.host, server.osc_port, server.web_port)
+            if warning:
+                print(warning, file=sys.stderr, flush=True)
             print(connect_help(server), flush=True)
             if on_ready is not None:
                 on_ready(server)

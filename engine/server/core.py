@@ -38,7 +38,7 @@ class Core:
         self.clients = ClientTable()  # expiring OSC peers (least recent evicted) + pinned ones
         self.fail_limit = FailLimiter()  # per source, apart from the table (engine/server/clients.py)
         self.fails_dropped = 0
-        self.internal_errors = 0  # handler bugs caught; the fuzz figure requires 0
+        self.internal_errors = 0  # bugs caught in handlers and jobs; the fuzz figure requires 0
         self.messages = 0
         # engine state (dispatcher thread only)
         self.model: Any = None  # engine.model.Model
@@ -124,6 +124,7 @@ class Core:
     def _job_done(self, outcome: JobOutcome) -> None:
         job, client = outcome.job, outcome.job.reply_to
         if outcome.error is not None:
+            self.internal_errors += outcome.internal
             if job.on_fail is not None:
                 job.on_fail(outcome.error)
             self.fail(client, job.address, outcome.error)
@@ -134,6 +135,7 @@ class Core:
             self.fail(client, job.address, str(e))
             return
         except Exception as e:
+            self.internal_errors += 1
             traceback.print_exc(file=sys.stderr)
             self.fail(client, job.address, f"internal error: {type(e).__name__}: {e}")
             return

@@ -50,6 +50,7 @@ class JobOutcome:
     job: Job
     result: Any = None
     error: str | None = None  # one sentence, or "cancelled"
+    internal: bool = False  # the error is a bug (counted in /status internal_errors), not bad input
 
 
 class Worker:
@@ -117,4 +118,4 @@ class Worker:
             return JobOutcome(job, error=str(e))
         except Exception as e:  # a bug in a job must not kill the worker; the client hears it
             traceback.print_exc()
-            return JobOutcome(job, error=f"internal error: {type(e).__name__}: {e}")
+            return JobOutcome(job, error=f"internal error: {type(e).__name__}: {e}", internal=True)

@@ -11,12 +11,39 @@ worker (it gets the codes it renders as a value).
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from engine.codes import Codes
 from engine.errors import InputError
+
+
+# A render holds the whole clip in memory a few times over (resampled, through the chain, normalised)
+# and writes it at once, so its length is capped in frames, not seconds: 10 minutes at 48 kHz,
+# 5 at 96 kHz, 2.5 at 192 kHz -- about 230 MB of float32 stereo in flight and a 173 MB 24-bit file.
+MAX_RENDER_FRAMES = 600 * 48_000
+RENDER_DISK_MARGIN_BYTES = 256_000_000  # left free after a render: the session autosave, the DAW, the system
+
+
+def check_render_size(frames: int, sample_rate: int, bit_depth: int | str, folder: Path, channels: int = 2) -> None:
+    """Refuses (InputError, one sentence) a render of `frames` frames at `sample_rate` over
+    MAX_RENDER_FRAMES, or one whose file (`channels` x bytes per sample; 32 or "float": 4 bytes)
+    would leave less than RENDER_DISK_MARGIN_BYTES free on the clips folder's disk."""
+    if frames > MAX_RENDER_FRAMES:
+        raise InputError(f"a render of {frames / sample_rate:.4g} s at {sample_rate} Hz is {frames:,} frames, over "
+                         f"the {MAX_RENDER_FRAMES:,}-frame limit ({MAX_RENDER_FRAMES / sample_rate / 60:.3g} minutes "
+                         f"at {sample_rate} Hz): render a shorter length or at a lower sample rate")
+    need = frames * channels * (4 if bit_depth in (32, "float") else int(bit_depth) // 8)
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:  # the folder is made on the first render
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < need + RENDER_DISK_MARGIN_BYTES:
+        raise InputError(f"the clips folder {folder} has {free / 1e6:.0f} MB free; this render needs "
+                         f"{need / 1e6:.0f} MB plus {RENDER_DISK_MARGIN_BYTES / 1e6:.0f} MB to spare: free some "
+                         f"space or start distill serve with another --clips-dir")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from engine.protocol import MAX_DATAGRAM_BYTES, SOUND_HTTP, WEBSOCKET_PATH
+from engine.bundle import json_depth
+from engine.protocol import MAX_DATAGRAM_BYTES, MAX_JSON_DEPTH, SOUND_HTTP, WEBSOCKET_PATH
 from engine.server.core import Core
 from engine.server.paths import PathRefused, confine
 from engine.server.reference import MANIFEST_PATH
@@ -77,8 +78,15 @@ class WebEndpoint:
         await asyncio.get_running_loop().run_in_executor(None, self.sound.close)
 
     # ------------------------------------------------------------ HTTP
-    def check_request(self, request: Request) -> str | None:
-        """Why this request is refused, or None."""
+    def check_request(self, request: Request) -> tuple[HTTPStatus, str] | None:
+        """Why this request is refused (400 malformed, 403 not allowed), or None."""
+        for name in ("Host", "Origin"):  # two of either cannot be judged: refuse, never guess which counts
+            if len(request.headers.get_all(name)) > 1:
+                return HTTPStatus.BAD_REQUEST, f"more than one {name} header"
+        refused = self._check_origin(request)
+        return None if refused is None else (HTTPStatus.FORBIDDEN, refused)
+
+    def _check_origin(self, request: Request) -> str | None:
         host = request.headers.get("Host", "")
         if host not in allowed_hosts(self.port):
             return f"Host {host!r} refused: use http://127.0.0.1:{self.port}/"
@@ -90,7 +98,7 @@ class WebEndpoint:
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         refused = self.check_request(request)
         if refused:
-            return _text(HTTPStatus.FORBIDDEN, refused)
+            return _text(*refused)
         path = request.path.split("?", 1)[0]
         if path == WEBSOCKET_PATH:
             return None  # go on with the WebSocket handshake
@@ -161,7 +169,12 @@ class WebEndpoint:
             self.core.fail(client, "?", "send JSON text frames, not binary")
             return
         try:
-            message = json.loads(text)
+            try:
+                message = json.loads(text)
+            except RecursionError:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+            if json_depth(message) > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             address, args = message["address"], message.get("args", [])
             if not isinstance(address, str) or not isinstance(args, list):
                 raise TypeError("address must be a string and args a list")

@@ -108,3 +108,13 @@ def test_free_text_names_become_safe_clip_names():
     assert clip_name("My Take 2.wav") == "My-Take-2"
     assert clip_name("../../etc/passwd", "flac") == "passwd"
     assert clip_name("???") == "clip"
+
+
+def test_a_clip_over_the_length_cap_is_refused_before_any_work(tmp_path):
+    """Bars at a slow tempo (the server checks seconds itself; bars only the bridge can)."""
+    from engine.server.ports import MAX_RENDER_FRAMES
+    spec = ClipSpec(sample_rate=192000, bars=200, tempo=Tempo(20.0))  # 2400 s
+    assert spec.target_frames > MAX_RENDER_FRAMES
+    with pytest.raises(InputError, match=r"over the 28,800,000-frame limit \(2.5 minutes at 192000 Hz\)"):
+        render_clip(make_signal(0.1), 48000, tmp_path / "clips", spec)
+    assert not (tmp_path / "clips").exists()

@@ -13,7 +13,7 @@ from engine.server.handlers import args_or_defaults, done, handles
 from engine.server.handlers.model import require_model
 from engine.server.jobs import Job
 from engine.server.paths import confine
-from engine.server.ports import RenderSettings
+from engine.server.ports import RenderSettings, check_render_size
 
 def _session(core):
     require_model(core)
@@ -161,6 +161,9 @@ def render_length(core, client, args):
 def _render_job(core, address: str, name: str, codes) -> Job:
     settings, folder, audio = core.render_settings, core.roots.clips, core.audio
     confine(folder, Path(name).name or "clip", "clip name")  # the port keeps only the last component
+    if settings.bars is None:  # refused now, before any work; a length in bars is checked by the bridge
+        seconds = settings.duration_s or codes.n_frames / codes.frame_rate_hz
+        check_render_size(round(seconds * settings.sample_rate), settings.sample_rate, settings.bit_depth, folder)
     return Job(address, lambda progress, cancelled: audio.render(codes, folder, name, settings, progress),
                lambda path: done(address, str(path)))
 
