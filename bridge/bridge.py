@@ -21,6 +21,15 @@ from bridge.tempo import LinkClock, Tempo
 from engine.errors import InputError
 
 log = logging.getLogger("distill.bridge")
+CLOSE_TIMEOUT_S = 2.0  # stopping a healthy stream takes milliseconds; a vanished JACK server, forever
+
+
+def _within(timeout_s: float, work) -> bool:
+    """Runs `work()` on a daemon thread; False when it has not returned after `timeout_s`."""
+    thread = threading.Thread(target=work, name="distill-bridge-close", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return not thread.is_alive()
 
 
 class Bridge:
@@ -28,11 +37,14 @@ class Bridge:
 
     def __init__(self, device: str | int | None = None, sample_rate: int = 48000, block_size: int = 256,
                  *, lead_blocks: int = 2, clips_dir: str = "clips", play_audio: bool = True,
-                 strict_device: bool = False, plugin_folders: PluginFolders | None = None) -> None:
+                 strict_device: bool = False, plugin_folders: PluginFolders | None = None,
+                 defer_stream: bool = False) -> None:
         """Opens `device` (None: the default output; a name or part of one; an index) at
         `sample_rate` with `block_size` frames per callback. `play_audio=False` or no device: render
         only. `strict_device=True` raises InputError instead of falling back to render-only.
-        `plugin_folders`: where VST3 plugins may load from (default: the platform's standard ones)."""
+        `plugin_folders`: where VST3 plugins may load from (default: the platform's standard ones).
+        `defer_stream=True` chooses and checks the device but opens the stream only at
+        `open_stream()` (`distill serve`: once there is something to play)."""
         self.config = PlayerConfig(sample_rate=int(sample_rate), block_size=int(block_size),
                                    lead_blocks=int(lead_blocks))
         self.player = Player(self.config)
@@ -49,12 +61,17 @@ class Bridge:
         self._fx_lock = threading.Lock()  # one structural chain change at a time
         self._render_lock = threading.Lock()
         self._render_cache: tuple[str, EffectsChain] | None = None
+        self._open_lock = threading.Lock()
+        self.stuck = False  # the device did not stop when closed (its JACK server went away)
         if play_audio:
-            self._open(device, strict_device)
+            self._find(device, strict_device)
+            if self.device is not None and not defer_stream:
+                self.open_stream()
         else:
             self.message = "audio output off: the bridge renders clips but plays nothing"
 
-    def _open(self, device, strict: bool) -> None:
+    def _find(self, device, strict: bool) -> None:
+        """Chooses the device and checks it takes our format; the stream opens in `open_stream`."""
         try:  # imported here: without the PortAudio library the bridge still renders
             import sounddevice as sd
             from bridge import devices
@@ -68,30 +85,60 @@ class Bridge:
             info = devices.find_output(device)
             if info is None:
                 raise InputError("no audio output device found")
-            client = devices.actual_jack_client_name() if "JACK" in info["hostapi"] else None
-            ports_before = set(devices.jack_ports(client))  # PortAudio registers ports at open
-            stream = sd.OutputStream(device=info["index"], samplerate=self.config.sample_rate,
-                                     blocksize=self.config.block_size, channels=2, dtype="float32",
-                                     latency="low", callback=self.player.callback)
+            sd.check_output_settings(device=info["index"], samplerate=self.config.sample_rate, channels=2,
+                                     dtype="float32")
         except (InputError, sd.PortAudioError, ValueError) as e:
-            if strict:
-                raise InputError(f"audio device {device!r}: {e}") from None
-            self.message = f"no usable audio output ({e}): rendering clips only"
-            log.warning(self.message)
+            self._refuse(device, e, strict)
             return
-        self.player.fit_host_buffer(round(float(stream.latency) * self.config.sample_rate))
-        self.player.start()
-        stream.start()
-        self._stream = stream
-        # PortAudio numbers a client's ports on, stream after stream: name the ones this stream got
-        self.jack_ports = [p for p in devices.jack_ports(client) if p not in ports_before]
         self.device = info
-        self.message = f"playing on {info['name']} ({info['hostapi']})"
+        self.message = f"{info['name']} ({info['hostapi']}): opens when there is something to play"
+
+    def _refuse(self, device, error: Exception, strict: bool) -> None:
+        if strict:
+            raise InputError(f"audio device {device!r}: {error}") from None
+        self.device = None
+        self.message = f"no usable audio output ({error}): rendering clips only"
+        log.warning(self.message)
+
+    @property
+    def stream_open(self) -> bool:
+        return self._stream is not None
+
+    def open_stream(self, strict: bool = False) -> bool:
+        """Opens and starts the output stream on the chosen device (idempotent, any thread). The
+        producer fills the lead before the first callback, so the stream starts with real blocks.
+        `distill serve` calls it once the model is loaded and its first audio is ready: loading
+        a model while the device already asks for blocks was what underran at start-up."""
+        import sounddevice as sd
+
+        from bridge import devices
+        with self._open_lock:
+            info = self.device
+            if self._stream is not None or info is None:
+                return self._stream is not None
+            try:
+                client = devices.actual_jack_client_name() if "JACK" in info["hostapi"] else None
+                ports_before = set(devices.jack_ports(client))  # PortAudio registers ports at open
+                stream = sd.OutputStream(device=info["index"], samplerate=self.config.sample_rate,
+                                         blocksize=self.config.block_size, channels=2, dtype="float32",
+                                         latency="low", callback=self.player.callback)
+            except (sd.PortAudioError, ValueError) as e:
+                self._refuse(info["name"], e, strict)
+                return False
+            self.player.fit_host_buffer(round(float(stream.latency) * self.config.sample_rate))
+            self.player.start()
+            stream.start()
+            self._stream = stream
+            # PortAudio numbers a client's ports on, stream after stream: name the ones this stream got
+            self.jack_ports = [p for p in devices.jack_ports(client) if p not in ports_before]
+            self.message = f"playing on {info['name']} ({info['hostapi']})"
+            return True
 
     # ---------------- transport ----------------
     def play(self, quantized: bool = True) -> None:
         """Starts playback; with Ableton Link on (and `quantized`), on the session's next bar line:
         the start is sent early by the lead and the host buffer so the bar line is what is heard."""
+        self.open_stream()  # a deferred stream opens at the first play at the latest
         if self.link is not None:
             self.link.set_playing(True)
         if quantized and self.link is not None:
@@ -291,8 +338,10 @@ class Bridge:
         return {
             "playing": bool(self.player.playing),
             "position_s": self.player.position_frames() / cfg.sample_rate,
-            "underruns": int(self.player.ring.underruns),
-            "host_underflows": int(self.player.host_underflows),
+            "underruns": int(self.player.underruns),  # blocks missed while audio was expected
+            "idle_underruns": int(self.player.idle_underruns),  # empty ring during silence: not heard
+            "host_underflows": int(self.player.host_underflows),  # the host's own xrun flag
+            "stream_open": self._stream is not None,
             "output_latency_s": float(stream.latency) if stream is not None else None,
             "lead_s": self.player.lead_frames / cfg.sample_rate,
             "callback_p99_share": self.player.timer.p99_s() / period_s,
@@ -309,16 +358,22 @@ class Bridge:
             "message": self.player.producer_error or self.message,
         }
 
-    def close(self) -> None:
-        """Stops the stream and the producer. Call before PortAudio or a JACK server goes away."""
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+        """Stops the stream and the producer, each within `timeout_s`. Returns False when one did
+        not stop: PortAudio waits forever for a JACK server that went away, so the stream is then
+        abandoned and `self.stuck` set; the process must not terminate PortAudio or wait at exit
+        (`distill serve` exits at once, bridge/serve.py)."""
         self.disable_link()
-        if self._stream is not None:
-            try:
-                self._stream.stop()
-                self._stream.close()
-            finally:
-                self._stream = None
-        self.player.close()
+        stream, self._stream = self._stream, None
+        clean = True
+        if stream is not None:
+            clean = _within(timeout_s, lambda: (stream.abort(), stream.close()))
+            if not clean:
+                log.warning("the audio device did not stop within %.1f s (its server went away?); "
+                            "leaving it", timeout_s)
+        clean = self.player.close(timeout_s) and clean
+        self.stuck = not clean
+        return clean
 
     def __enter__(self) -> "Bridge":
         return self

@@ -122,7 +122,13 @@ class Player:
         self.ring = Ring(config.ring_blocks * config.block_size, 2)
         self.lead_frames = config.lead_blocks * config.block_size
         self.timer = CallbackTimer()
-        self.host_underflows = 0
+        self.host_underflows = 0  # the host's own xrun flag (status.output_underflow), counted apart
+        # A block the callback could not fill counts as an underrun only while audio is expected
+        # (playing, or ramping down); an empty ring during silence (before the first play, after a
+        # stop) is counted apart, so `underruns` is what a listener could hear.
+        self.underruns = 0
+        self.idle_underruns = 0
+        self._expect_audio = False  # assigned by the producer: the state of the newest block
         self._waker = Waker()
         self._commands: deque = deque()
         self._control_lock = threading.Lock()
@@ -263,7 +269,12 @@ class Player:
         started = time.perf_counter()
         if status.output_underflow:
             self.host_underflows += 1
-        self.ring.read_into(outdata)
+        if not self.ring.read_into(outdata):
+            # An empty ring means the producer is behind: its newest block is the one due now.
+            if self._expect_audio:
+                self.underruns += 1
+            else:
+                self.idle_underruns += 1
         self._waker.wake()
         self.timer.record(started)
 
@@ -284,12 +295,15 @@ class Player:
         self._thread = threading.Thread(target=self._run, name="distill-bridge-producer", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 2.0) -> bool:
+        """Stops the producer thread; False when it did not end within `timeout_s` (a plugin stuck
+        in a block): it is a daemon thread, left behind."""
         self._closing = True
         self._waker.wake()
         if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=timeout_s)
         self._waker.close()
+        return self._thread is None or not self._thread.is_alive()
 
     def pull(self, frames: int) -> np.ndarray:
         """Offline: produce and read `frames` (a multiple of block_size) like the callback would. # [frames, 2]"""
@@ -372,6 +386,7 @@ class Player:
         self._log_position[self._log_count % len(self._log_position)] = self._position
         self._log_count += 1
         dry = self._dry
+        audible_before = self._transport_gain > 0.0  # a ramp-down block ends at 0 but is heard
         if not self._playing and self._transport_gain == 0.0:
             dry.fill(0.0)  # stopped: the position stays, the effects still ring out
             self._fade = None  # nothing audible to fade from; queued scenes must not wait on it
@@ -392,6 +407,7 @@ class Player:
                 g = np.clip(self._transport_gain + (step if self._playing else -step) * self._ramp, 0.0, 1.0)
                 dry *= g
                 self._transport_gain = float(g[-1])
+        self._expect_audio = self._playing or audible_before or self._transport_gain > 0.0
         with self.chain_lock:
             wet = self.chain.process(dry[None, :], cfg.sample_rate, reset=False) if self.chain.slots else dry[None, :]
         if self._gain != self._gain_target or self._gain != 1.0:

@@ -9,6 +9,7 @@ the device, and if that fails it says so and keeps serving OSC and rendering.
 """
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import sys
@@ -78,8 +79,14 @@ def run(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup short
             signal.signal(sig, signal.SIG_IGN)
         close = getattr(audio, "close", None)
-        if close is not None:
-            close()
+        if close is not None and close() is False:
+            # A device or decoder that did not stop (a JACK server that went away leaves PortAudio
+            # waiting forever): terminating PortAudio or the interpreter's exit would wait on it too.
+            print("distill serve: the audio device did not stop (its server went away?); exiting without it",
+                  file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         terminate_portaudio()  # this process owns PortAudio: its JACK client goes before exit does
 
 
@@ -104,8 +111,10 @@ def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, cli
     try:
         from bridge.bridge import Bridge
         device_arg: Any = int(device) if device and device.isdigit() else device
+        # The stream opens once there is something to play (BridgeAudio._set_main), not while the
+        # model loads: a device asking for blocks during the load was what underran at start-up.
         bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir), play_audio=device is not None,
-                        plugin_folders=plugin_folders)
+                        plugin_folders=plugin_folders, defer_stream=True)
     except (ImportError, OSError, InputError) as e:
         print(f"distill serve: the bridge is unavailable ({e}); serving OSC and rendering only",
               file=sys.stderr)
@@ -206,6 +215,7 @@ class BridgeAudio:
         velocity, or 0 dB when the grid comes back)."""
         self._main = (samples, rate)
         self.bridge.set_audio(samples, rate, changed=changed, gain_db=gain_db)
+        self.bridge.open_stream()  # the first audio there is to play opens the device (no-op after)
 
     def _show_voices(self, layers: list[tuple[Codes, float]]) -> None:
         cached = {id(codes): samples for codes, samples in self._layers}
@@ -332,15 +342,19 @@ class BridgeAudio:
                 "gain_db": s.get("gain_db", 0.0), "tempo_bpm": s.get("tempo_bpm", 120.0),
                 "link": bool(s.get("link"))}
 
-    def close(self, timeout_s: float = 30.0) -> None:
-        """Joins the decode thread (it finishes the decode it is in), closes the bridge (stream and
-        producer thread) and drops the ONNX sessions. Idempotent. PortAudio itself stays up (other
-        streams of this process may use it): `run` terminates it."""
+    def close(self, timeout_s: float = 10.0) -> bool:
+        """Joins the decode thread (it finishes the decode it is in, within `timeout_s`), closes the
+        bridge (stream and producer thread, each bounded) and drops the ONNX sessions. Idempotent.
+        False when something did not stop in time (then the process must exit without waiting
+        for it). PortAudio itself stays up (other streams may use it): `run` terminates it."""
         if self._closed:
-            return
+            return not self.bridge.stuck
         self._closed = True
         self._jobs.put(("close", None))
         self._thread.join(timeout_s)
-        self.bridge.close()
-        self._live = self._loop = self._model = None  # onnxruntime sessions go while Python is whole
+        decoder_done = not self._thread.is_alive()
+        clean = self.bridge.close() and decoder_done
+        if decoder_done:
+            self._live = self._loop = self._model = None  # onnxruntime sessions go while Python is whole
         self._layers, self._main = [], None
+        return clean

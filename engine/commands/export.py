@@ -25,7 +25,7 @@ def run(args) -> int:
         if "labels" in bundle.meta:
             bar.note("labelling the codes")
             bundle = label_bundle(Model(bundle))
-        bar.update(1, "exporting the decoder to ONNX and checking it against torch")
+        bar.update(1, "exporting the decoder (and prior) to ONNX and checking them against torch")
         bundle = export_bundle(bundle)
         bar.update(2, "saving")
         save_bundle(args.model, bundle)
