@@ -16,7 +16,6 @@ and by bounded reads before anything is unpacked; config values are checked befo
 from __future__ import annotations
 
 import json
-import json.scanner
 import os
 import stat
 import zipfile
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
+from engine.jsonfile import JsonLimitError, loads_bounded
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
@@ -48,7 +48,6 @@ MAX_COMPONENTS = 16  # tensor components (a checkpoint has codec, optimizer, bes
 MAX_FILES = 64  # extra members (ONNX graphs)
 MAX_NAME_CHARS = 128  # model_id, created, component and member names
 MAX_JSON_DEPTH = 32  # nesting of the manifest (a training report nests 7 deep)
-GIL_FRIENDLY_JSON_BYTES = 256 * 2**10  # larger manifests are parsed so that other threads keep running
 
 
 class BundleError(InputError):
@@ -239,39 +238,10 @@ def _read_member(z: zipfile.ZipFile, name: str, path: Path, limit: int = 0) -> b
 
 
 def _read_json(z: zipfile.ZipFile, name: str, path: Path) -> Any:
-    data = _read_member(z, name, path, MAX_MANIFEST_BYTES)
     try:
-        value = json.loads(data) if len(data) <= GIL_FRIENDLY_JSON_BYTES else _yielding_loads(data)
-    except RecursionError:
-        raise BundleError(f"{path}: {name} is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{path}: {name} is not valid JSON ({e})") from None
-    if json_depth(value) > MAX_JSON_DEPTH:
-        raise BundleError(f"{path}: {name} is nested deeper than {MAX_JSON_DEPTH} levels")
-    return value
-
-
-def _yielding_loads(data: bytes) -> Any:
-    """json.loads with the pure-Python scanner: about 5x slower, but it lets other threads run every
-    few ms, where the C scanner holds the GIL for the whole parse (a 16 MB manifest: 0.3-1 s in
-    which the server's dispatcher could not answer /ping)."""
-    decoder = json.JSONDecoder()
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
-    return decoder.decode(data.decode("utf-8"))
-
-
-def json_depth(value: Any) -> int:
-    """How deep lists and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        if depth <= MAX_JSON_DEPTH:  # past the cap the answer is already "too deep"
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
+        return loads_bounded(_read_member(z, name, path, MAX_MANIFEST_BYTES), MAX_JSON_DEPTH)
+    except JsonLimitError as e:
+        raise BundleError(f"{path}: {name} is {e.reason}") from None
 
 
 _KIND_WORDS = {str: "a string", dict: "an object", list: "a list"}

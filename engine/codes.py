@@ -19,9 +19,11 @@ import numpy as np
 
 from engine.atomic import write_text_atomic
 from engine.errors import InputError
+from engine.jsonfile import JsonLimitError, read_json_file
 
 CODES_FORMAT = "distill-codes"
 CODES_VERSION = 1
+MAX_CODES_BYTES = 64 * 2**20  # an hour of 8 levels at 47 frames/s is about 7 MB of JSON
 
 
 class CodesError(InputError):
@@ -98,7 +100,9 @@ def save_codes(path: str | os.PathLike, codes: Codes) -> Path:
 def load_codes(path: str | os.PathLike) -> Codes:
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CodesError(f"{path}: not readable as a codes file ({e})") from None
+        data = read_json_file(path, MAX_CODES_BYTES)
+    except FileNotFoundError:
+        raise CodesError(f"{path}: no such codes file") from None
+    except JsonLimitError as e:
+        raise CodesError(f"{path}: not readable as a codes file ({e.reason})") from None
     return Codes.from_json(data, str(path))

@@ -27,10 +27,12 @@ import numpy as np
 from engine.atomic import write_text_atomic
 from engine.codes import Codes
 from engine.errors import InputError
+from engine.jsonfile import JsonLimitError, read_json_file
 
 SESSION_FORMAT = "distill-session"
 SESSION_VERSION = 1
 SESSION_SUFFIX = ".session.json"
+MAX_SESSION_BYTES = 64 * 2**20  # an hour-long grid with a long undo history is a few MB
 DEFAULT_SAMPLING = {"temperature": 0.9, "top_k": 0, "top_p": 0.95, "seed": 0}  # as the OSC defaults
 
 
@@ -395,9 +397,9 @@ def load_session(path: str | os.PathLike, model_id: str | None = None) -> Sessio
     """Reads a session file; raises SessionError for a missing, corrupt or foreign-model file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = read_json_file(path, MAX_SESSION_BYTES)
     except FileNotFoundError:
         raise SessionError(f"{path}: no such session file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SessionError(f"{path}: corrupt session file, not readable as JSON ({e})") from None
+    except JsonLimitError as e:
+        raise SessionError(f"{path}: corrupt session file, not readable as JSON ({e.reason})") from None
     return session_from_json(data, str(path), model_id)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.bundle import MAX_MANIFEST_BYTES, BundleError, json_depth, load_bundle
+from engine.bundle import MAX_MANIFEST_BYTES, BundleError, load_bundle
+from engine.jsonfile import json_depth
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
