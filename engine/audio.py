@@ -69,7 +69,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int, min_duration_s: float 
     READ_BLOCK_FRAMES, so memory is the mono result at the model rate, never the whole source.
     """
     path = Path(path)
-    _check_regular_file(path)
+    check_audio_path(path)
     try:
         with AudioFile(str(path)) as f:
             source_rate, frames, channels = f.samplerate, f.frames, f.num_channels
@@ -94,8 +94,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int, min_duration_s: float 
     return Audio(mono, sample_rate, str(path))
 
 
-def _check_regular_file(path: Path) -> None:
-    """Refuses, before any open(), what is not a readable regular file (each with its reason)."""
+def check_audio_path(path: Path) -> None:
+    """Refuses, before any open(), what is not a readable regular file (each with its reason):
+    the server calls it before queueing a job, `load_audio` before reading."""
     try:
         st = path.stat()  # follows symlinks: a link to a good file is a good file
     except OSError as e:

@@ -47,7 +47,10 @@ def confine(root: Path, name: str, what: str = "path", suffix: str = "") -> Path
         candidate = root / candidate
     if suffix and not candidate.suffix:
         candidate = candidate.with_name(candidate.name + suffix)
-    resolved = candidate.resolve()  # follows every symlink in the chain
+    try:
+        resolved = candidate.resolve()  # follows every symlink in the chain
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a loop
+        raise PathRefused(f"{what} {name!r} is a symlink loop (the link points back to itself)") from None
     if resolved != root and not resolved.is_relative_to(root):
         reason = "a symlink that leads" if candidate.absolute().is_relative_to(root) else "a path"
         raise PathRefused(f"{what} {name!r} is {reason} outside {root}")

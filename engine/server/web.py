@@ -27,7 +27,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from engine.bundle import json_depth
+from engine.jsonfile import json_depth
 from engine.protocol import MAX_DATAGRAM_BYTES, MAX_JSON_DEPTH, SOUND_HTTP, WEBSOCKET_PATH
 from engine.server.core import Core
 from engine.server.paths import PathRefused, confine

@@ -259,8 +259,10 @@ def edit_regenerate(core, client, args):
 def edit_encode(core, client, args):
     model = require_model(core)
     path = confine(core.roots.inputs, args[0], "audio file")
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise InputError(f"no audio file {args[0]!r} in {core.roots.inputs}")
+    from engine.audio import check_audio_path
+    check_audio_path(path)  # a pipe, device, folder or loop: its reason now, never a blocked worker
 
     def commit(new):
         _check_same_model(core, new)
