@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
-from bridge.plugins import PluginFolders
+from bridge.plugins import PluginFolders, load_vst3
 from engine.errors import InputError
 
 # Built-ins that stream exactly (reset=False equals offline) and whose parameters are plain numbers.
@@ -59,7 +59,7 @@ def _load_instance(plugin: str, folders: PluginFolders | None):
         raise InputError(f"effect {plugin!r}: not a built-in ({', '.join(BUILTINS)}) nor a .vst3 path")
     path = (folders or PluginFolders.make()).check(plugin)  # before any of its code can run
     try:
-        return pedalboard.load_plugin(str(path))  # the checked, resolved path
+        return load_vst3(path)  # the checked, resolved path, on the one loader thread
     except Exception as e:  # pedalboard raises ImportError/RuntimeError with long texts
         raise InputError(f"effect {plugin}: could not load ({str(e).splitlines()[0][:160]})") from None
 

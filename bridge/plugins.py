@@ -7,11 +7,18 @@ plugins into (or named). The check is on the fully resolved path (`..` and every
 the folders resolved too), and the plugin is then loaded from that resolved path. The same rule
 holds wherever a chain is built: `/fx/add`, a chain rebuilt from a saved session or a file, undo,
 the render copy (`EffectsChain` asks this module every time it loads an instance).
+
+pedalboard (JUCE underneath) loads VST3s only on the thread that loaded the first one ("must be
+reloaded on the main thread"), while the server loads them on its worker (`/fx/add`) and on its
+dispatcher (undo, a session's chain): so every load goes through one loader thread (`load_vst3`).
+Processing and parameters work from any thread.
 """
 from __future__ import annotations
 
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -60,3 +67,17 @@ class PluginFolders:
         if not resolved.exists():
             raise InputError(f"effect {plugin}: no such VST3 plugin")
         return resolved
+
+
+_loader: ThreadPoolExecutor | None = None
+_loader_lock = threading.Lock()
+
+
+def load_vst3(path: Path):
+    """`pedalboard.load_plugin(path)` on the one plugin-loading thread; waits for it (exceptions pass)."""
+    global _loader
+    import pedalboard
+    with _loader_lock:
+        if _loader is None:  # made on first use, not at import: most processes never load a VST3
+            _loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distill-vst3-loader")
+    return _loader.submit(pedalboard.load_plugin, str(path)).result()

@@ -39,7 +39,7 @@ def plant_bundle(folder: Path, marker: Path, name: str = "Planted") -> Path:
 @pytest.fixture
 def bridge_server(tiny_library, tmp_path):
     """An in-process server on a real bridge (no device) whose extra plugin folder is tmp/allowed.
-    (Its plugin loads are all refused before pedalboard runs: see the next test's docstring.)"""
+    (Its plugin loads are all refused before pedalboard runs.)"""
     from bridge.plugins import PluginFolders
     from bridge.serve import open_bridge_audio
     from engine.server.app import Server, ServeOptions
@@ -61,8 +61,7 @@ def bridge_server(tiny_library, tmp_path):
 
 
 def test_a_planted_bundle_outside_the_plugin_folders_never_runs(tiny_library, tmp_path):
-    """A real `distill serve --plugins-dir` process (pedalboard loads VST3s on one thread only, so
-    this runs in a process of its own rather than beside other tests' plugin loads)."""
+    """A real `distill serve --plugins-dir` process: the flag as the musician gives it."""
     from engine.server.spawn import ServeProcess
     marker = tmp_path / "marker"
     bundle = plant_bundle(tmp_path / "downloads", marker)
@@ -89,6 +88,27 @@ def test_a_planted_bundle_outside_the_plugin_folders_never_runs(tiny_library, tm
         reply = client.answer("/fx/add", str(inside))
         assert reply[0] == "/fail" and "could not load" in reply[1][1], reply  # not a real plugin ...
         assert marker.exists()  # ... but pedalboard did load its code: the folder check is what stops it
+        client.close()
+
+
+@pytest.mark.skipif(not Path("/usr/lib/vst3/ZamCompX2.vst3").exists(), reason="apt-get install zam-plugins")
+def test_undo_restores_a_removed_vst3_on_the_dispatcher(tiny_library, tmp_path):
+    """pedalboard loads VST3s only on the thread that loaded the first: /fx/add loads on the worker,
+    undo reloads on the dispatcher (the main thread of `distill serve`), so bridge/plugins.py loads
+    every VST3 on one loader thread. Without it this undo answered "must be reloaded on the main thread"."""
+    from engine.server.spawn import ServeProcess
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(tiny_library / "models" / "tiny.distill", models)
+    with ServeProcess("--models-dir", str(models), "--clips-dir", str(tmp_path / "clips"),
+                      "--input-dir", str(tmp_path), "--web-port", "-1") as proc:
+        client = OscClient(proc.osc_port, timeout_s=60)
+        assert client.answer("/model/load", "tiny")[0] == "/done"
+        assert client.answer("/fx/add", "/usr/lib/vst3/ZamCompX2.vst3")[0] == "/done"
+        assert client.answer("/fx/remove", 0)[0] == "/done"
+        assert client.answer("/undo")[0] == "/done"
+        assert client.call("/fx/list", skip=("/heartbeat", "/progress"))[-1] == ("/done", ["/fx/list", 1])
+        assert client.answer("/render", "with-the-compressor")[0] == "/done"
         client.close()
 
 
