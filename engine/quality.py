@@ -119,29 +119,33 @@ def check_opus_tools() -> None:
         raise InputError(f"--quality needs {' and '.join(missing)} (Debian package opus-tools) on the PATH")
 
 
+def offline_render(values: np.ndarray, cfg) -> np.ndarray:
+    """A mel through the offline phase method (PGHI + fast Griffin-Lim). # [M, F] -> [T]"""
+    return pghi_griffin_lim(Mel(values.astype(np.float32), cfg.frame_rate_hz), cfg).samples
+
+
+@torch.no_grad()
+def continuous_render(baseline: Model, clip: Audio) -> np.ndarray:
+    """The continuous baseline's reconstruction (no quantizer) through the offline phase method."""
+    cfg = baseline.config.audio
+    mel = mel_spectrogram(clip, cfg).values
+    codec = baseline.codec.eval()
+    x = codec.pad_frames(torch.from_numpy(mel)[None])
+    return offline_render(codec.decode_latent(codec.encode_latent(x))[0, :, : mel.shape[1]].clamp_min(0).numpy(), cfg)
+
+
 def renderers(model: Model, baseline: Model | None) -> dict[str, Render]:
     """Each variant as clip -> samples at the model rate (not yet trimmed)."""
     from engine.runtime import LiveDecoder
     cfg = model.config.audio
     live = LiveDecoder(_with_onnx(model), pin_blas=False)
-
-    def offline_mel(values: np.ndarray) -> np.ndarray:
-        return pghi_griffin_lim(Mel(values.astype(np.float32), cfg.frame_rate_hz), cfg).samples
-
-    @torch.no_grad()
-    def continuous(clip: Audio) -> np.ndarray:
-        mel = mel_spectrogram(clip, cfg).values
-        codec = baseline.codec.eval()
-        x = codec.pad_frames(torch.from_numpy(mel)[None])
-        return offline_mel(codec.decode_latent(codec.encode_latent(x))[0, :, : mel.shape[1]].clamp_min(0).numpy())
-
     out: dict[str, Render] = {
         "distill": lambda clip: model.reconstruct(clip).samples,
         "distill_live": lambda clip: live.render(model.encode(clip)),
-        "oracle_mel": lambda clip: offline_mel(mel_spectrogram(clip, cfg).values),
+        "oracle_mel": lambda clip: offline_render(mel_spectrogram(clip, cfg).values, cfg),
     }
     if baseline is not None:
-        out["continuous"] = continuous
+        out["continuous"] = lambda clip: continuous_render(baseline, clip)
     return out
 
 

@@ -32,6 +32,7 @@ class RVQ(nn.Module):
         super().__init__()
         self.levels = cfg.levels
         self.codebook_size = cfg.codebook_size
+        self.dropout_share = cfg.quantize_dropout_share if cfg.quantize_dropout and cfg.levels > 1 else 0.0
         self.rvq = ResidualVQ(
             dim=cfg.latent_dim,
             num_quantizers=cfg.levels,
@@ -46,7 +47,11 @@ class RVQ(nn.Module):
         )
 
     def forward(self, z: Tensor) -> QuantizerOutput:
-        """Quantizes z [B, F, D]; in train mode EMA codebooks update and dead codes are revived."""
+        """Quantizes z [B, F, D]; in train mode EMA codebooks update and dead codes are revived, and
+        on a `quantize_dropout_share` of the batches the finer levels are dropped from a random one
+        on (the other batches train all levels together; torch's RNG decides, so seeded runs repeat)."""
+        if self.training:
+            self.rvq.quantize_dropout = self.dropout_share >= 1.0 or float(torch.rand(())) < self.dropout_share
         latent, indices, losses = self.rvq(z)  # indices [B, F, Q], losses [1, Q] or [Q]
         return QuantizerOutput(latent, indices.transpose(1, 2).contiguous(), losses.reshape(-1))
 
@@ -56,9 +61,8 @@ class RVQ(nn.Module):
         once: a first batch smaller than the codebook would sample duplicate centroids."""
         was_training = self.training
         self.train()
-        dropout, self.rvq.quantize_dropout = self.rvq.quantize_dropout, False
+        self.rvq.quantize_dropout = False
         self.rvq(z)
-        self.rvq.quantize_dropout = dropout
         self.train(was_training)
 
     def codebook_vectors(self) -> Tensor:

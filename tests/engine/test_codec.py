@@ -81,3 +81,16 @@ def test_augmented_chunks_encode_to_different_codes():
     change = augmented_code_change(model.codec, mels)
     assert 0.2 <= change <= 1.0
     assert augmented_code_change(model.codec, mels, seed=1) != change  # it depends on the draw
+
+
+def test_quantize_dropout_share_sets_how_many_batches_drop_levels(tiny_config):
+    from dataclasses import replace
+    mel = torch.rand(2, tiny_config.audio.n_mels, 32)
+    dropped = {}
+    for share in (0.0, 0.5, 1.0):
+        torch.manual_seed(2)
+        cfg = replace(tiny_config.codec, levels=4, quantize_dropout_share=share)
+        codec = Codec(tiny_config.audio, cfg).train()
+        dropped[share] = sum(bool((codec(mel).codes == DROPPED).any()) for _ in range(40))
+    # Library dropout picks a cut level uniformly, keeping all 4 levels on 1 in 4 of its batches.
+    assert dropped[0.0] == 0 and 5 < dropped[0.5] < dropped[1.0] and dropped[1.0] > 20
