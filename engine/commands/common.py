@@ -5,10 +5,8 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-from engine.audio import MAX_FILE_DURATION_S, Audio, Skipped, scan_folder
-from engine.errors import InputError
+from engine.audio import MAX_FILE_DURATION_S, Audio, Skipped
 
 
 def print_json(data: dict) -> None:
@@ -18,15 +16,12 @@ def print_json(data: dict) -> None:
 def load_usable(data_dir: str, sample_rate: int, min_duration_s: float, quiet: bool = False,
                 max_duration_s: float = MAX_FILE_DURATION_S) -> tuple[list[Audio], list[Skipped]]:
     """Scans DATA_DIR; lists skipped files on stderr; stops with one sentence if none is usable."""
-    used, skipped = scan_folder(Path(data_dir), sample_rate, min_duration_s, max_duration_s)
-    if not quiet:
-        for s in skipped:
-            print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
-    if not used:
-        raise InputError(f"{data_dir}: no usable audio ({len(skipped)} files skipped; "
-                         f"Distill reads wav, flac, ogg/oga, aiff and mp3 of {min_duration_s} s to "
-                         f"{max_duration_s / 60:g} min)")
-    return used, skipped
+    from engine.pipeline import usable_audio
+    return usable_audio(data_dir, sample_rate, min_duration_s, None if quiet else _stderr, max_duration_s)
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 class ProgressLine:

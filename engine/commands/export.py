@@ -3,7 +3,6 @@ has one), self-tested, and
 recomputes the code labels (from the context windows the labels store, so no training data is needed)."""
 from __future__ import annotations
 
-from engine.bundle import load_bundle, save_bundle
 from engine.commands.common import Progress, print_json
 
 HELP = "add the ONNX graphs for torch-free live decoding and generation to a model (self-tested against torch)"
@@ -15,21 +14,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from engine.export import export_bundle  # imports torch: only when the command runs
-
-    from engine.labels import label_bundle
-    from engine.model import Model
-
-    bundle = load_bundle(args.model)
+    from engine.pipeline import export_model
     with Progress("distill export", total=3, quiet=args.json) as bar:
-        if "labels" in bundle.meta:
-            bar.note("labelling the codes")
-            bundle = label_bundle(Model(bundle))
-        bar.update(1, "exporting the decoder (and prior) to ONNX and checking them against torch")
-        bundle = export_bundle(bundle)
-        bar.update(2, "saving")
-        save_bundle(args.model, bundle)
-    info = bundle.meta["onnx"]
+        info = export_model(args.model, progress=bar.update)
     if args.json:
         print_json(info)
     else:

@@ -5,11 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-from engine.bundle import save_bundle
-from engine.commands.common import ProgressLine, load_usable, print_json
-from engine.config import Config, load_toml
-from engine.errors import InputError
-from engine.train import TrainingInterrupted, train_codec, with_resolved_defaults
+from engine.commands.common import ProgressLine, print_json
+from engine.pipeline import TrainRequest, load_training_data, train_model
+from engine.train import TrainingInterrupted
 
 HELP = "train a model on a folder of your sounds (codec, then prior, then ONNX graphs)"
 
@@ -33,44 +31,31 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def resolve_config(args, usable_files: int) -> Config:
-    base = load_toml(args.config) if args.config else Config()
-    overrides = [f"train.seed={args.seed}", *args.overrides]
-    if args.max_minutes is not None:
-        overrides.append(f"train.max_minutes={args.max_minutes}")
-    return with_resolved_defaults(base, usable_files, overrides)
+def request_of(args) -> TrainRequest:
+    return TrainRequest(Path(args.data_dir), Path(args.out), args.seed, args.max_minutes, tuple(args.overrides),
+                        args.config, args.resume, prior=not args.no_prior, export=not args.no_export)
 
 
 def run(args) -> int:
-    out = Path(args.out)
-    if out.suffix != ".distill":
-        raise InputError(f"--out {out}: a model file must end in .distill")
-    probe = resolve_config(args, 1)  # audio settings decide how files are read
-    used, skipped = load_usable(args.data_dir, probe.audio.sample_rate, probe.audio.min_duration_s,
-                                max_duration_s=probe.audio.max_file_duration_s)
-    config = resolve_config(args, len(used))
+    request = request_of(args)
+    used, skipped, config = load_training_data(request)
     print(f"distill train: {len(used)} files used, {len(skipped)} skipped; config:", file=sys.stderr)
     print(json.dumps(config.to_dict(), indent=None), file=sys.stderr)
     bar = ProgressLine(not args.json)
-    checkpoint = out.with_name(out.name + ".ckpt")
+    checkpoint = request.checkpoint_path
     if args.resume:
         print(f"distill train: resuming from {checkpoint}" if checkpoint.exists() else
               f"distill train: no checkpoint at {checkpoint}; starting from the beginning", file=sys.stderr)
     try:
-        result = train_codec(used, skipped, config, checkpoint_path=checkpoint, resume=args.resume, progress=bar)
+        report = train_model(request, (used, skipped, config), progress=bar)
     except TrainingInterrupted as e:
         bar.close()
         print(f"distill train: {e}", file=sys.stderr)
         return 130
     bar.close()
-    bundle = result.bundle
-    for step in finishing_steps(args):
-        bundle = step(bundle, result, config)
-    bundle = with_plot_data(bundle, result)
-    save_bundle(out, bundle)
-    report = bundle.meta["report"]
     if not args.no_plots:
         from engine.plots import write_plots
+        out = Path(request.out)
         written, missing = write_plots(report, args.plots or out.with_name(out.stem + "-plots"))
         for line in [f"distill train: wrote {p}" for p in written] + [f"distill train: no {m}" for m in missing]:
             print(line, file=sys.stderr)
@@ -79,57 +64,5 @@ def run(args) -> int:
     if args.json:
         print_json(report)
     else:
-        print(f"wrote {out}: {report['health']['verdict']}: {report['health']['message']}")
+        print(f"wrote {request.out}: {report['health']['verdict']}: {report['health']['message']}")
     return 0
-
-
-def with_plot_data(bundle, result):
-    """The report gains what spectrogram.png needs (a validation clip and its reconstruction), so
-    that `distill info --plots` can draw it from the bundle alone."""
-    from engine.model import Model
-    from engine.plots import spectrogram_record
-    index = (result.val_idx or result.train_idx)[0]
-    record = spectrogram_record(Model(bundle), result.mels.mels[index], result.mels.names[index])
-    report = dict(bundle.meta.get("report", {}))
-    report["plots"] = {**report.get("plots", {}), "spectrogram": record}
-    return bundle.with_meta(report=report)
-
-
-def finishing_steps(args) -> list:
-    """What runs after the codec, in order; each takes (bundle, codec result, config) and returns
-    a Bundle: the prior (unless --no-prior), the code labels, then the ONNX graphs for the live path."""
-    steps = []
-    if not args.no_prior:
-        steps.append(_prior_step(ProgressLine(not args.json)))
-    steps.append(_labels_step)
-    if not args.no_export:
-        steps.append(_export_step)
-    return steps
-
-
-def _prior_step(bar):
-    def step(bundle, result, config):
-        from engine.prior_train import prior_finishing_step
-        print("distill train: prior", file=sys.stderr)
-        history = []  # the prior's evaluations, kept in the report for loss.png
-        out = prior_finishing_step(bundle, result, config, progress=lambda row: history.append(
-            {k: row.get(k) for k in ("step", "train_loss", "val_perplexity", "elapsed_s")}))
-        bar.close()
-        report = dict(out.meta.get("report", {}))
-        report["prior_training"] = {**report.get("prior_training", {}), "history": history}
-        return out.with_meta(report=report)
-    return step
-
-
-def _labels_step(bundle, result, config):
-    from engine.labels import label_bundle
-    from engine.model import Model
-    print("distill train: code labels", file=sys.stderr)
-    train_mels = [result.mels.mels[i] for i in result.train_idx]
-    return label_bundle(Model(bundle), mels=train_mels)
-
-
-def _export_step(bundle, result, config):
-    from engine.export import export_bundle
-    print("distill train: ONNX graphs", file=sys.stderr)
-    return export_bundle(bundle)

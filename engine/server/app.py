@@ -14,12 +14,15 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from engine.server.core import Core
+from engine.server.handlers import handler_table
 from engine.server.hosts import host_warning, local_address, remote_address, web_host
 from engine.server.paths import Roots
 from engine.server.ports import AudioPort, OfflineAudio
 from engine.server.udp import open_osc
+from engine.server.wire import Handler
 
 HEARTBEAT_S = 1.0
 DEFAULT_OSC_PORT = 9000
@@ -72,9 +75,11 @@ class Server:
     """Everything `distill serve` runs, on one asyncio loop (in the calling thread, or in a
     background thread for tests with `start_in_thread`)."""
 
-    def __init__(self, options: ServeOptions, audio: AudioPort | None = None, log=print) -> None:
+    def __init__(self, options: ServeOptions, audio: AudioPort | None = None, log=print,
+                 handlers: Mapping[str, Handler] | None = None) -> None:
         self.options = options
         self.audio = audio or OfflineAudio()
+        self.handlers = handler_table() if handlers is None else handlers  # the routes' handlers, given to Core
         self.log = log
         self.loop: asyncio.AbstractEventLoop | None = None
         self.core: Core | None = None
@@ -97,8 +102,8 @@ class Server:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         roots = Roots.make(o.models_dir, o.clips_dir, o.input_dir)
-        self.core = Core(roots, self.audio, self.post, self.log)
-        self.core.train_overrides = o.train_overrides
+        self.core = Core(roots, self.audio, self.post, self.handlers, self.log)
+        self.core.state.train_overrides = o.train_overrides
         osc, self.osc_port = await open_osc(self.core, o.host, o.osc_port, o.reply_port)
         if o.reply_port:  # the reply port hears notifications without asking
             self._subscribe_reply_port(osc, o.reply_port)

@@ -7,17 +7,18 @@ error` and a traceback on stderr, and the state is what it was before the messag
 
 Handlers change the session only through `commit_session`, which bumps the grid version, tells
 the audio port what changed and broadcasts `/grid/changed` with the changed codes.
+
+The handler table is given to `Core` by whoever builds it (`engine.server.app.Server`, from
+`engine.server.handlers.handler_table()`): this module imports no handler, so there is no circle.
+Messages of an OSC bundle with a time tag go through `receive`, which hands them to `scheduler`
+when one is set (the audio side schedules them on its clock) and runs them at once otherwise.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 import traceback
-from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Hashable, Mapping
 
 from engine import protocol
 from engine.errors import InputError
@@ -25,12 +26,20 @@ from engine.server.args import coerce_args
 from engine.server.clients import Client, ClientTable, FailLimiter
 from engine.server.jobs import Job, JobOutcome, Worker
 from engine.server.paths import Roots
-from engine.server.ports import AudioPort, RenderSettings
+from engine.server.ports import AudioPort
+from engine.server.state import ServerState
+from engine.server.wire import Handler, changed_frames, grid_chunks
+
+if TYPE_CHECKING:
+    from engine.session import Session
+
+# Runs `run` at `timetag_s` (Unix seconds, the time.time() clock), on the dispatcher thread.
+Scheduler = Callable[[float, Callable[[], None]], None]
 
 class Core:
-    def __init__(self, roots: Roots, audio: AudioPort, post: Callable[..., None], log: Callable[[str], None] = print):
-        from engine.server.handlers import HANDLERS
-        self.handlers = HANDLERS
+    def __init__(self, roots: Roots, audio: AudioPort, post: Callable[..., None],
+                 handlers: Mapping[str, Handler], log: Callable[[str], None] = print) -> None:
+        self.handlers = handlers
         self.roots = roots
         self.audio = audio
         self.log = log
@@ -40,34 +49,21 @@ class Core:
         self.fails_dropped = 0
         self.internal_errors = 0  # bugs caught in handlers and jobs; the fuzz figure requires 0
         self.messages = 0
-        # engine state (dispatcher thread only)
-        self.model: Any = None  # engine.model.Model
-        self.model_name = ""
-        self.model_path: Path | None = None
-        self.prior: Any = None  # engine.prior.Prior, or None when the bundle has none
-        self.labels: Any = None
-        self.codebooks: Any = None  # [Q, K, d] numpy, for blend and morph
-        self.voices: list = []  # layers over the grid: [(Codes, gain_db)], voice i + 1 in the bridge
-        self.midi: Any = None  # engine.server.handlers.midi.MidiRouter, made by the first MIDI route
+        self.state = ServerState()  # the engine state (dispatcher thread only)
+        self.scheduler: Scheduler | None = None  # for time-tagged bundles; None: run them at once
         self.late_bundles = 0  # time-tagged bundles that arrived after their time (engine/server/clock.py)
-        self.session: Any = None  # engine.session.Session
-        self.version = 0
-        self.dirty = False
-        self.render_settings = RenderSettings()
-        self.train_overrides: tuple[str, ...] = ()  # `--set` values for /train/start
-        self.train_status = {"state": "idle", "epoch": 0, "epochs": 0, "train_loss": 0.0, "val_loss": 0.0}
         self._cpu = (time.monotonic(), time.process_time(), 0.0)
         self.post = post  # post(fn, *args): run fn on the dispatcher thread (from any thread)
         self.worker = Worker(post, self._job_done, self._job_progress)
         self.reader = Worker(post, self._job_done, self._job_progress)  # `quick` jobs: file reads off the dispatcher
 
     # ------------------------------------------------------------ clients
-    def client(self, key: Any, make_send: Callable[[], Callable[[str, list], None]], subscribed: bool = False,
+    def client(self, key: Hashable, make_send: Callable[[], Callable[[str, list], None]], subscribed: bool = False,
                pinned: bool = False) -> Client:
         """The peer for `key` (created if new), marked active now."""
         return self.clients.get(key, make_send, subscribed, pinned)
 
-    def forget(self, key: Any) -> None:
+    def forget(self, key: Hashable) -> None:
         self.clients.forget(key)
 
     def notify(self, address: str, args: list, also: Client | None = None) -> None:
@@ -86,6 +82,14 @@ class Core:
             self.log(f"distill serve: could not send {address} to {client.key}: {e}")
 
     # ------------------------------------------------------------ dispatch
+    def receive(self, client: Client, timetag_s: float | None, address: str, args: list) -> None:
+        """A message from a transport. `timetag_s`: its bundle's time tag (Unix seconds), or None
+        for "now"; a timed message goes to the scheduler when there is one."""
+        if timetag_s is None or self.scheduler is None:
+            self.handle(client, address, args)
+        else:
+            self.scheduler(timetag_s, lambda: self.handle(client, address, args))
+
     def handle(self, client: Client, address: str, raw_args: list) -> None:
         self.messages += 1
         route = protocol.ROUTES_BY_ADDRESS.get(address)
@@ -143,19 +147,20 @@ class Core:
             self._send(client, reply_address, reply_args)
 
     # ------------------------------------------------------------ state changes
-    def commit_session(self, session: Any, restore_fx: bool = True) -> None:
+    def commit_session(self, session: Session | None, restore_fx: bool = True) -> None:
         """Makes `session` current: bumps the version, tells the audio port and the subscribers.
         With `restore_fx`, an effect chain that differs (undo, load) is handed to the audio port."""
-        old = self.session
+        st = self.state
+        old = st.session
         if old is not None and session is not None and old.present is session.present:
-            self.session = session
+            st.session = session
             return  # clipboard only
         if (restore_fx and old is not None and session is not None
                 and old.present.effects_json != session.present.effects_json):
             self.audio.fx_restore(session.present.effects)  # first: a chain that cannot load changes nothing
-        self.session = session
-        self.version += 1
-        self.dirty = True
+        st.session = session
+        st.version += 1
+        st.dirty = True
         if session is None:
             return
         new = session.codes.indices
@@ -164,19 +169,19 @@ class Core:
             return
         self.audio.set_grid(session.codes, region)
         q, f = new.shape
-        self.notify("/grid/changed", [self.version, q, f, 0, q, region[0], region[1]])
-        for msg in grid_chunks(new, self.version, region[0], region[1]):
+        self.notify("/grid/changed", [st.version, q, f, 0, q, region[0], region[1]])
+        for msg in grid_chunks(new, st.version, region[0], region[1]):
             self.notify(*msg)
 
     def status_pairs(self) -> list:
-        audio = self.audio.status()
-        s = self.session
+        audio, st = self.audio.status(), self.state
+        s = st.session
         pairs = {
-            "model": self.model_name or "none", "transport": audio.get("transport", "stopped"),
+            "model": st.model_name or "none", "transport": audio.get("transport", "stopped"),
             "cpu": round(self.cpu_share(), 4), "underruns": int(audio.get("underruns", 0)),
-            "jobs": len(self.worker.jobs), "model_id": self.model.model_id if self.model else "",
+            "jobs": len(self.worker.jobs), "model_id": st.model.model_id if st.model else "",
             "levels": s.codes.levels if s else 0, "frames": s.codes.n_frames if s else 0,
-            "codebook_size": s.codes.codebook_size if s else 0, "version": self.version,
+            "codebook_size": s.codes.codebook_size if s else 0, "version": st.version,
             "can_undo": int(bool(s and s.n_past)), "can_redo": int(bool(s and s.n_future)),
             "position_s": float(audio.get("position_s", 0.0)), "gain_db": float(audio.get("gain_db", 0.0)),
             "latency_ms": float(audio.get("latency_ms", 0.0)), "audio": self.audio.describe(),
@@ -197,16 +202,17 @@ class Core:
         self._cpu = (wall, cpu, share)
         self.clients.expire()  # silent OSC peers stop getting heartbeats (engine/server/clients.py)
         self.notify("/heartbeat", [seq, round(wall - self.started, 3)])
-        if self.dirty and seq % 5 == 0:
+        if self.state.dirty and seq % 5 == 0:
             self.autosave()
 
     def autosave(self) -> None:
-        if self.session is None or self.model_path is None or not self.dirty:
+        st = self.state
+        if st.session is None or st.model_path is None or not st.dirty:
             return
         from engine.session import default_session_path, save_session
         try:
-            save_session(default_session_path(self.model_path), self.session)
-            self.dirty = False
+            save_session(default_session_path(st.model_path), st.session)
+            st.dirty = False
         except OSError as e:
             self.log(f"distill serve: could not save the session ({e})")
 
@@ -215,22 +221,3 @@ class Core:
         self.worker.close()
         self.autosave()
 
-
-def changed_frames(old: np.ndarray | None, new: np.ndarray) -> tuple[int, int] | None:
-    """The half-open frame range where two grids differ; all of `new` when shapes differ."""
-    if old is None or old.shape != new.shape:
-        return (0, new.shape[1]) if new.shape[1] else None
-    cols = np.flatnonzero((old != new).any(axis=0))
-    return (int(cols[0]), int(cols[-1]) + 1) if cols.size else None
-
-
-def grid_chunks(indices: np.ndarray, version: int, frame_start: int, frame_stop: int) -> list[tuple[str, list]]:
-    """`/grid/chunk version level frame codes...` messages of at most GRID_CHUNK_CODES codes."""
-    out = []
-    step = protocol.GRID_CHUNK_CODES
-    for level in range(indices.shape[0]):
-        row = indices[level]
-        for f0 in range(frame_start, frame_stop, step):
-            f1 = min(f0 + step, frame_stop)
-            out.append(("/grid/chunk", [version, level, f0, *row[f0:f1].tolist()]))
-    return out

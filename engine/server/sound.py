@@ -93,7 +93,7 @@ class GridSound:
 
     async def current(self, core: Any) -> Decoded:
         """The current grid decoded (decoding it first if it changed since the last call)."""
-        model, session = core.model, core.session
+        model, session = core.state.model, core.state.session
         if model is None or session is None:
             raise SoundRefused(404, "no sound yet: load a model (/model/load) and generate or encode a grid")
         codes = session.codes
@@ -105,11 +105,11 @@ class GridSound:
             d = self._decoded
             if d is not None and self._model is model and self._codes is not None \
                     and np.array_equal(self._codes.indices, codes.indices):
-                if d.version != core.version:  # same sound, newer version (sampling, locks...)
-                    d = self._decoded = replace(d, version=core.version)
+                if d.version != core.state.version:  # same sound, newer version (sampling, locks...)
+                    d = self._decoded = replace(d, version=core.state.version)
                 return d
             loop = asyncio.get_running_loop()
-            self._decoded = await loop.run_in_executor(self._executor, self._decode, model, codes, core.version)
+            self._decoded = await loop.run_in_executor(self._executor, self._decode, model, codes, core.state.version)
             return self._decoded
 
     def _decode(self, model: Any, codes: Any, version: int) -> Decoded:

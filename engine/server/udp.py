@@ -4,10 +4,12 @@ port, or at the reply port (`--reply-port`, or per client `/notify 1 PORT`)."""
 from __future__ import annotations
 
 import asyncio
+import socket
+from typing import Callable
 
 from engine.protocol import MAX_DATAGRAM_BYTES
-from engine.server.core import Core
-from engine.server.osc import MalformedPacket, build_message, parse_datagram
+from engine.server.core import Client, Core
+from engine.server.osc import MalformedPacket, build_message, parse_packet
 
 
 class OscProtocol(asyncio.DatagramProtocol):
@@ -22,13 +24,13 @@ class OscProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP "port unreachable" from a client that went away: nothing to do
 
-    def sender(self, dest: list) -> callable:
+    def sender(self, dest: list) -> Callable[[str, list], None]:
         def send(address: str, args: list) -> None:
             if self.transport is not None and not self.transport.is_closing():  # shutting down: drop
                 self.transport.sendto(build_message(address, args), (dest[0], dest[1]))
         return send
 
-    def client_for(self, addr: tuple) -> object:
+    def client_for(self, addr: tuple) -> Client:
         host, port = addr[0], addr[1]
         dest = [host, self.reply_port or port]
 
@@ -44,16 +46,16 @@ class OscProtocol(asyncio.DatagramProtocol):
             self.core.fail(client, "?", f"datagram of {len(data)} bytes is over the {MAX_DATAGRAM_BYTES}-byte limit")
             return
         try:
-            messages = parse_datagram(data)
+            messages = parse_packet(data)
         except MalformedPacket as e:
             self.core.fail(client, getattr(e, "address", "?"), f"malformed OSC packet: {e}")
             return
-        except Exception as e:  # the parser is strict, but the dispatcher must survive anything
+        except Exception as e:  # the wrapper turns python-osc's errors into MalformedPacket; a bug must not stop us
             self.core.internal_errors += 1
             self.core.fail(client, "?", f"malformed OSC packet ({type(e).__name__})")
             return
-        for address, args in messages:
-            self.core.handle(client, address, args)
+        for m in messages:  # a bundle's time tag goes with each of its messages (None: now)
+            self.core.receive(client, m.timetag_s, m.address, m.args)
 
 
 async def open_osc(core: Core, host: str, port: int, reply_port: int | None) -> tuple[OscProtocol, int]:
@@ -62,7 +64,6 @@ async def open_osc(core: Core, host: str, port: int, reply_port: int | None) -> 
     transport, protocol = await loop.create_datagram_endpoint(lambda: OscProtocol(core, reply_port),
                                                               local_addr=(host, port))
     sock = transport.get_extra_info("socket")
-    import socket
     try:  # a burst of datagrams (fuzzing, 50 edits/s with grid replies) must not be dropped by the kernel
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)

@@ -8,15 +8,15 @@ import sys
 
 from engine import protocol
 from engine.server import reference
-from engine.server.handlers import HANDLERS
+from engine.server.handlers import handler_table
 
 ROOT = reference.ROOT
 
 
 def test_every_route_has_a_handler_and_every_handler_a_route():
     routes = set(protocol.ROUTES_BY_ADDRESS)
-    assert routes - set(HANDLERS) == set(), "routes without a handler"
-    assert set(HANDLERS) - routes == set(), "handlers without a route"
+    assert routes - set(handler_table()) == set(), "routes without a handler"
+    assert set(handler_table()) - routes == set(), "handlers without a route"
 
 
 def test_fixed_addresses_have_the_issue_signatures():
@@ -78,7 +78,7 @@ def test_gen_protocol_check_fails_on_drift(tmp_path, monkeypatch):
 
 
 def test_grid_chunk_fits_the_safe_udp_payload():
-    from engine.server.core import grid_chunks
+    from engine.server.wire import grid_chunks
     from engine.server.osc import build_message
     import numpy as np
     grid = np.full((4, 1000), 2**31 - 1, dtype=np.int64)

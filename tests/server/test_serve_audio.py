@@ -156,16 +156,16 @@ def test_layered_voices_over_osc_reach_the_playing_bridge(tiny_library, tmp_path
         assert client.answer("/play")[0] == "/done"
         reply = client.answer("/voice/gain", 1, 0.0)
         assert reply[0] == "/fail" and reply[1][1].startswith("voice 1 is out of range"), reply
-        grid_audio = audio._live.render(srv.core.session.codes)  # the generated grid, decoded
+        grid_audio = audio._live.render(srv.core.state.session.codes)  # the generated grid, decoded
         wait_for(lambda: len(scene().voices) == 1 and len(scene().voices[0].source) == len(grid_audio))
         grid_voice = scene().voices[0].source.copy()
         np.testing.assert_allclose(grid_voice, grid_audio, atol=1e-5)
 
         assert client.answer("/voice/add", 1.0, 5) == ("/done", ["/voice/add", 1])
         wait_for(lambda: len(scene().voices) == 2)
-        model, prior = srv.core.model, srv.core.prior
+        model, prior = srv.core.state.model, srv.core.state.prior
         frames = frames_for_seconds(1.0, model.code_frame_rate_hz)
-        s = srv.core.session.present.sampling
+        s = srv.core.state.session.present.sampling
         want_codes = generate(prior, frames, Sampling(temperature=float(s["temperature"]), top_k=int(s["top_k"]),
                                                        top_p=float(s["top_p"])), 5)
         want = audio._live.render(Codes(want_codes.astype("int64"), 8, model.code_frame_rate_hz, model.model_id))

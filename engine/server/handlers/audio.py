@@ -8,61 +8,45 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.edit_service import EditService, Region
 from engine.errors import InputError
-from engine.server.handlers import args_or_defaults, done, handles
-from engine.server.handlers.model import require_model
+from engine.server.core import Client, Core
+from engine.server.handlers.common import generate_session, service
 from engine.server.jobs import Job
 from engine.server.paths import confine
-from engine.server.ports import RenderSettings, check_render_size
+from engine.server.ports import check_render_size
+from engine.server.wire import Args, HandlerTable, Replies, args_or_defaults, done
 
-def _session(core):
-    require_model(core)
-    return core.session
-
+TABLE = HandlerTable()
 
 # ------------------------------------------------------------ audition
-@handles("/audition/code")
-def audition_code(core, client, args):
-    session = _session(core)
+@TABLE.handles("/audition/code")
+def audition_code(core: Core, client: Client, args: Args) -> Replies:
     level, code, frames, gain_db = args_or_defaults("/audition/code", args)
-    codes = session.codes
-    from engine.edits import check_code, check_level
-    check_level(codes, level), check_code(codes, code)
-    # Held in context: the grid's first frames, with the chosen level held at `code`.
-    n = min(frames, max(codes.n_frames, 1))
-    held = np.array(codes.indices[:, :n]) if codes.n_frames >= n else np.zeros((codes.levels, n), np.int64)
-    held[level, :] = code
-    core.audio.audition(codes.with_indices(held), gain_db)
+    core.audio.audition(service(core).audition_code(core.state.require_session(), level, code, frames), gain_db)
     return done("/audition/code")
 
 
-@handles("/audition/region")
-def audition_region(core, client, args):
-    session = _session(core)
+@TABLE.handles("/audition/region")
+def audition_region(core: Core, client: Client, args: Args) -> Replies:
+    s = core.state.require_session()
     l0, l1, f0, f1, gain_db = args_or_defaults("/audition/region", args)
-    codes = session.codes
-    if not (0 <= l0 < l1 <= codes.levels and 0 <= f0 < f1 <= codes.n_frames):
-        raise InputError(f"region levels [{l0}, {l1}) frames [{f0}, {f1}) is outside the "
-                         f"{codes.levels} x {codes.n_frames} grid")
-    region = np.array(codes.indices[:, f0:f1])
-    if l0 > 0 or l1 < codes.levels:  # levels outside the region play code 0 (they must exist: RVQ sums them)
-        keep = np.zeros_like(region)
-        keep[l0:l1] = region[l0:l1]
-        region = keep
-    core.audio.audition(codes.with_indices(region), gain_db)
+    region = Region.of_levels(s.codes, l0, l1, f0, f1)
+    held = service(core).audition_region(s, region)
+    core.audio.audition(held.with_indices(np.array(held.indices[:, region.start:region.stop])), gain_db)
     return done("/audition/region")
 
 
-@handles("/audition/grid")
-def audition_grid(core, client, args):
-    core.audio.audition(_session(core).codes)
+@TABLE.handles("/audition/grid")
+def audition_grid(core: Core, client: Client, args: Args) -> Replies:
+    core.audio.audition(core.state.require_session().codes)
     return done("/audition/grid")
 
 
 # ------------------------------------------------------------ transport
 def _transport(address: str, call):
-    @handles(address)
-    def handler(core, client, args):
+    @TABLE.handles(address)
+    def handler(core: Core, client: Client, args: Args) -> Replies:
         call(core.audio, *args)
         core.notify("/transport", [core.audio.status().get("transport", "stopped"),
                                    float(core.audio.status().get("position_s", 0.0))])
@@ -79,24 +63,24 @@ _transport("/seek", lambda audio, position_s: audio.seek(position_s))
 _transport("/gain", lambda audio, gain_db: audio.gain(gain_db))
 
 
-@handles("/link")
-def link(core, client, args):
+@TABLE.handles("/link")
+def link(core: Core, client: Client, args: Args) -> Replies:
     on, start_stop = args_or_defaults("/link", args)
     return done("/link", core.audio.link(bool(on), bool(start_stop)))
 
 
 # ------------------------------------------------------------ effects
-def _record_fx(core, op: str) -> None:
+def _record_fx(core: Core, op: str) -> None:
     """Pushes the chain onto the history (undoable, saved with the session)."""
-    session = core.session
+    session = core.state.session
     if session is not None:
-        state = session.present.with_effects(core.audio.fx_state())
-        if state.effects_json != session.present.effects_json:
-            core.commit_session(session.push(replace(state, op=op)), restore_fx=False)
+        new = EditService().set_effects(session, core.audio.fx_state(), op)
+        if new is not session:
+            core.commit_session(new, restore_fx=False)
 
 
-@handles("/fx/add")
-def fx_add(core, client, args):
+@TABLE.handles("/fx/add")
+def fx_add(core: Core, client: Client, args: Args) -> Replies:
     effect, slot = args_or_defaults("/fx/add", args)
     if (effect.endswith(".vst3") or "/" in effect) and not Path(effect).is_absolute():
         raise InputError(f"VST3 plugin {effect!r}: give the absolute path of a .vst3 bundle in a plugin folder")
@@ -110,29 +94,29 @@ def fx_add(core, client, args):
     return Job("/fx/add", lambda progress, cancelled: tuple(audio.fx_add(effect, slot)), commit)
 
 
-@handles("/fx/remove")
-def fx_remove(core, client, args):
+@TABLE.handles("/fx/remove")
+def fx_remove(core: Core, client: Client, args: Args) -> Replies:
     core.audio.fx_remove(args[0])
     _record_fx(core, "fx remove")
     return done("/fx/remove")
 
 
-@handles("/fx/param")
-def fx_param(core, client, args):
+@TABLE.handles("/fx/param")
+def fx_param(core: Core, client: Client, args: Args) -> Replies:
     core.audio.fx_param(*args)
     _record_fx(core, "fx param")
     return done("/fx/param")
 
 
-@handles("/fx/bypass")
-def fx_bypass(core, client, args):
+@TABLE.handles("/fx/bypass")
+def fx_bypass(core: Core, client: Client, args: Args) -> Replies:
     core.audio.fx_bypass(args[0], bool(args[1]))
     _record_fx(core, "fx bypass")
     return done("/fx/bypass")
 
 
-@handles("/fx/list")
-def fx_list(core, client, args):
+@TABLE.handles("/fx/list")
+def fx_list(core: Core, client: Client, args: Args) -> Replies:
     chain = core.audio.fx_list()
     out = []
     for slot in chain:
@@ -143,23 +127,23 @@ def fx_list(core, client, args):
 
 
 # ------------------------------------------------------------ render
-@handles("/render/settings")
-def render_settings(core, client, args):
+@TABLE.handles("/render/settings")
+def render_settings(core: Core, client: Client, args: Args) -> Replies:
     fmt, bit_depth, sample_rate, normalize = args
-    core.render_settings = replace(core.render_settings, format=fmt, bit_depth=bit_depth, sample_rate=sample_rate,
+    core.state.render_settings = replace(core.state.render_settings, format=fmt, bit_depth=bit_depth, sample_rate=sample_rate,
                                    normalize=bool(normalize))
     return done("/render/settings")
 
 
-@handles("/render/length")
-def render_length(core, client, args):
+@TABLE.handles("/render/length")
+def render_length(core: Core, client: Client, args: Args) -> Replies:
     seconds, bars = args
-    core.render_settings = replace(core.render_settings, duration_s=seconds or None, bars=bars or None)
+    core.state.render_settings = replace(core.state.render_settings, duration_s=seconds or None, bars=bars or None)
     return done("/render/length")
 
 
-def _render_job(core, address: str, name: str, codes) -> Job:
-    settings, folder, audio = core.render_settings, core.roots.clips, core.audio
+def _render_job(core: Core, address: str, name: str, codes) -> Job:
+    settings, folder, audio = core.state.render_settings, core.roots.clips, core.audio
     confine(folder, Path(name).name or "clip", "clip name")  # the port keeps only the last component
     if settings.bars is None:  # refused now, before any work; a length in bars is checked by the bridge
         seconds = settings.duration_s or codes.n_frames / codes.frame_rate_hz
@@ -168,64 +152,58 @@ def _render_job(core, address: str, name: str, codes) -> Job:
                lambda path: done(address, str(path)))
 
 
-@handles("/render")
-def render(core, client, args):
-    return _render_job(core, "/render", args[0], _session(core).codes)
+@TABLE.handles("/render")
+def render(core: Core, client: Client, args: Args) -> Replies:
+    return _render_job(core, "/render", args[0], core.state.require_session().codes)
 
 
-@handles("/render/region")
-def render_region(core, client, args):
+@TABLE.handles("/render/region")
+def render_region(core: Core, client: Client, args: Args) -> Replies:
     name, f0, f1 = args
-    codes = _session(core).codes
+    codes = core.state.require_session().codes
     if not 0 <= f0 < f1 <= codes.n_frames:
         raise InputError(f"frames [{f0}, {f1}) are out of range: the grid has {codes.n_frames} frames")
     return _render_job(core, "/render/region", name, codes.with_indices(np.array(codes.indices[:, f0:f1])))
 
 
 # ------------------------------------------------------------ layered voices
-@handles("/voice/add")
-def voice_add(core, client, args):
-    from engine.codes import Codes
-    from engine.generate import frames_for_seconds
-    from engine.server.handlers.edit import _require_prior, _sampling, generation_work
-    session, prior = _session(core), _require_prior(core)
+@TABLE.handles("/voice/add")
+def voice_add(core: Core, client: Client, args: Args) -> Job:
+    ed, st = service(core), core.state
+    st.require_prior()
     seconds, seed = args_or_defaults("/voice/add", args)
-    seed = int(session.present.sampling.get("seed", 0)) if seed is None else seed
     if core.audio.describe() == "none":  # say so now rather than after generating
         from engine.server.ports import NO_DEVICE
         raise InputError(NO_DEVICE)
-    base, sampling = session.codes, _sampling(session)
-    frames = frames_for_seconds(seconds, base.frame_rate_hz)
+    base = st.require_session()
 
-    work = generation_work(prior, frames, sampling, seed)
-
-    def commit(indices):
-        if core.session is None or core.session.model_id != base.model_id:
+    def commit(new) -> Replies:
+        if st.session is None or st.session.model_id != base.model_id:
             raise InputError("the model changed while the job ran; its result was dropped")
-        codes = Codes(indices.astype("int64"), base.codebook_size, base.frame_rate_hz, base.model_id)
-        voices = [*core.voices, (codes, 0.0)]
+        voices = [*st.voices, (new.codes, 0.0)]
         core.audio.set_voices(voices)
-        core.voices = voices
+        st.voices = voices
         return done("/voice/add", len(voices))
-    return Job("/voice/add", work, commit)
+    return Job("/voice/add", lambda progress, cancelled: generate_session(ed, base, seconds, seed, progress,
+                                                                          cancelled), commit)
 
 
-@handles("/voice/gain")
-def voice_gain(core, client, args):
+@TABLE.handles("/voice/gain")
+def voice_gain(core: Core, client: Client, args: Args) -> Replies:
     voice, gain_db = args
-    if not 1 <= voice <= len(core.voices):
-        raise InputError(f"voice {voice} is out of range: there are {len(core.voices)} layers (1..{len(core.voices)})"
-                         if core.voices else f"voice {voice} is out of range: there are no layers (send /voice/add)")
-    voices = list(core.voices)
+    if not 1 <= voice <= len(core.state.voices):
+        raise InputError(f"voice {voice} is out of range: there are {len(core.state.voices)} layers (1..{len(core.state.voices)})"
+                         if core.state.voices else f"voice {voice} is out of range: there are no layers (send /voice/add)")
+    voices = list(core.state.voices)
     voices[voice - 1] = (voices[voice - 1][0], float(gain_db))
     core.audio.set_voices(voices)
-    core.voices = voices
+    core.state.voices = voices
     return done("/voice/gain")
 
 
-@handles("/voice/clear")
-def voice_clear(core, client, args):
-    count = len(core.voices)
+@TABLE.handles("/voice/clear")
+def voice_clear(core: Core, client: Client, args: Args) -> Replies:
+    count = len(core.state.voices)
     core.audio.set_voices([])
-    core.voices = []
+    core.state.voices = []
     return done("/voice/clear", count)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from engine import midi
 from engine.errors import InputError
 from engine.protocol import ROUTES_BY_ADDRESS
-from engine.server.core import Client
-from engine.server.handlers import done, handles
-from engine.server.handlers.model import require_model
+from engine.server.core import Client, Core
+from engine.server.wire import Args, HandlerTable, Replies, done
+
+TABLE = HandlerTable()
 
 
 class MidiRouter:
@@ -38,7 +39,7 @@ class MidiRouter:
         core = self.core
         text = "" if midi_map is None else midi.map_to_session_json(midi_map)
         core.commit_session(replace(_session(core), midi_json=text))
-        core.dirty = True  # not a grid change: commit_session leaves the flag alone
+        core.state.dirty = True  # not a grid change: commit_session leaves the flag alone
 
     def grid(self) -> midi.Grid:
         session = _session(self.core)
@@ -91,11 +92,11 @@ class MidiRouter:
 
     def _gesture(self, key: tuple, target: str, msgs: list) -> None:
         core = self.core
-        if target in midi.UNDOABLE_CC and self.gesture_version.get(key) == core.version and core.session.n_past:
+        if target in midi.UNDOABLE_CC and self.gesture_version.get(key) == core.state.version and core.state.session.n_past:
             self._dispatch([("/undo", [])])  # the sweep's previous value goes: one undo step per sweep
         self._dispatch(msgs)
         if not ROUTES_BY_ADDRESS[msgs[0][0]].job:
-            self.gesture_version[key] = core.version
+            self.gesture_version[key] = core.state.version
 
     def _dispatch(self, msgs: list) -> None:
         for address, args in msgs:
@@ -111,7 +112,7 @@ class MidiRouter:
         if command in self.in_flight and address in ("/done", "/fail"):
             running, waiting = self.in_flight.pop(command)
             if address == "/done":
-                self.gesture_version[running] = self.core.version
+                self.gesture_version[running] = self.core.state.version
             if waiting is not None:
                 key, target, msgs = waiting
                 self.in_flight[command] = [key, None]
@@ -134,60 +135,59 @@ class MidiRouter:
 
 
 def _session(core):
-    require_model(core)
-    return core.session
+    return core.state.require_session()
 
 
 def router(core) -> MidiRouter:
-    if core.midi is None:
-        core.midi = MidiRouter(core)
-    return core.midi
+    if core.state.midi is None:
+        core.state.midi = MidiRouter(core)
+    return core.state.midi
 
 
-@handles("/midi/note")
-def midi_note(core, client, args):
+@TABLE.handles("/midi/note")
+def midi_note(core: Core, client: Client, args: Args) -> Replies:
     note, velocity, *channel = args
     router(core).event(client, "note", note, velocity, channel[0] if channel else 1)
     return done("/midi/note")
 
 
-@handles("/midi/cc")
-def midi_cc(core, client, args):
+@TABLE.handles("/midi/cc")
+def midi_cc(core: Core, client: Client, args: Args) -> Replies:
     controller, value, *channel = args
     router(core).event(client, "cc", controller, value, channel[0] if channel else 1)
     return done("/midi/cc")
 
 
-@handles("/midi/map")
-def midi_map(core, client, args):
+@TABLE.handles("/midi/map")
+def midi_map(core: Core, client: Client, args: Args) -> Replies:
     kind, number, target, *params = args
     r = router(core)
     r.save(r.mapping().bind(midi.Binding(kind, number, target, tuple(params))))
     return done("/midi/map")
 
 
-@handles("/midi/unmap")
-def midi_unmap(core, client, args):
+@TABLE.handles("/midi/unmap")
+def midi_unmap(core: Core, client: Client, args: Args) -> Replies:
     r = router(core)
     r.save(r.mapping().unbind(*args))
     return done("/midi/unmap")
 
 
-@handles("/midi/map/list")
-def midi_map_list(core, client, args):
+@TABLE.handles("/midi/map/list")
+def midi_map_list(core: Core, client: Client, args: Args) -> Replies:
     bindings = router(core).mapping().bindings
     out = [("/midi/binding", [b.kind, b.number, b.target, b.channel, *b.params]) for b in bindings]
     return out + done("/midi/map/list", len(out))
 
 
-@handles("/midi/map/reset")
-def midi_map_reset(core, client, args):
+@TABLE.handles("/midi/map/reset")
+def midi_map_reset(core: Core, client: Client, args: Args) -> Replies:
     router(core).save(None)
     return done("/midi/map/reset")
 
 
-@handles("/midi/learn")
-def midi_learn(core, client, args):
+@TABLE.handles("/midi/learn")
+def midi_learn(core: Core, client: Client, args: Args) -> Replies:
     target, *params = args
     if target != "off" and target not in midi.TARGETS:
         raise InputError(f"/midi/learn target {target!r} is not one of off, {', '.join(midi.TARGETS)}")
