@@ -102,6 +102,10 @@ def run_fuzz(port: int, n: int, seed: int = 0, host: str = "127.0.0.1", sync_eve
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(timeout_s)
+    try:  # up to 500 datagrams' replies wait here until the sync: too many for the default buffer
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    except OSError:
+        pass
     sent, replies, answered = 0, 0, True
     try:
         for data in datagrams(n, seed):

@@ -423,3 +423,22 @@ def test_voices_need_an_audio_device(loaded):
     reply = loaded.answer("/voice/gain", 1, -3.0)
     assert reply[0] == "/fail" and "voice 1 is out of range" in reply[1][1], reply
     assert loaded.answer("/voice/clear") == ("/done", ["/voice/clear", 0])
+
+
+def test_time_tagged_bundles_go_to_the_scheduler_hook(server, client):
+    from engine.server.osc import build_bundle
+    seen = []
+
+    def scheduler(timetag_s, run):  # what the audio side plugs in; here: note it, run it next
+        seen.append(timetag_s)
+        server.post(run)
+    server.core.scheduler = scheduler
+    at = time.time() + 3600
+    client.send_raw(build_bundle([("/ping", ["later"])], at))
+    assert client.recv() == ("/pong", ["later"])
+    client.send_raw(build_bundle([("/ping", ["now"])]))  # the "immediately" tag: no scheduler
+    assert client.recv() == ("/pong", ["now"])
+    assert len(seen) == 1 and abs(seen[0] - at) < 1e-3
+    server.core.scheduler = None
+    client.send_raw(build_bundle([("/ping", ["unscheduled"])], at))  # no scheduler: at once
+    assert client.recv() == ("/pong", ["unscheduled"])

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from engine.errors import InputError
 from engine.protocol import ROUTES_BY_ADDRESS, Arg
 from engine.server.args import ArgError, coerce, coerce_args
-from engine.server.osc import MalformedPacket, build_message, parse_datagram
+from engine.server.osc import (MalformedPacket, TimedMessage, build_bundle, build_message, message_builder,
+                               parse_datagram, parse_packet)
 from engine.server.paths import PathRefused, confine
 
 
@@ -31,6 +32,53 @@ def test_liblo_types_are_read():
     # what oscsend writes for `ifsTFN` plus d and h
     data = b"/t\x00\x00" + b",ihdTFN\x00" + struct.pack(">i", 3) + struct.pack(">q", 5) + struct.pack(">d", 0.25)
     assert parse_datagram(data) == [("/t", [3, 5, 0.25, True, False, None])]
+
+
+def test_messages_are_python_osc_messages_both_ways():
+    from pythonosc.osc_message import OscMessage
+    args = [1, 2**40, 0.5, "héllo", b"\x01\x02", True]
+    data = build_message("/x", args)
+    assert data == message_builder("/x", args).build().dgram  # the fast path writes the builder's bytes
+    assert OscMessage(data).params == [1, 2**40, 0.5, "héllo", b"\x01\x02", 1]
+
+
+def test_bundle_time_tags_are_read_and_immediate_is_none():
+    at = 1_900_000_000.25  # Unix seconds
+    packet = parse_packet(build_bundle([("/a", [1]), ("/b", ["x"])], at))
+    assert [(m.address, m.args) for m in packet] == [("/a", [1]), ("/b", ["x"])]
+    assert all(abs(m.timetag_s - at) < 1e-6 for m in packet)
+    assert parse_packet(build_bundle([("/a", [])])) == [TimedMessage(None, "/a", [])]
+    assert parse_packet(build_message("/a", [2])) == [TimedMessage(None, "/a", [2])]
+    inner = build_bundle([("/in", [])], at + 1)
+    outer = b"#bundle\x00" + b"\x00" * 7 + b"\x01" + struct.pack(">i", len(inner)) + inner
+    assert parse_packet(outer)[0].timetag_s == pytest.approx(at + 1)  # an inner bundle keeps its own time
+
+
+def test_liblo_symbols_read_as_strings():
+    data = b"/t\x00\x00" + b",Si\x00" + b"ab\x00\x00" + struct.pack(">i", 7)
+    assert parse_datagram(data) == [("/t", ["ab", 7])]
+
+
+@pytest.mark.parametrize("data,address", [
+    (b"/a\x00\x00,c\x00\x00\x00\x00\x00A", "/a"),  # a type python-osc would skip with a log line
+    (b"/a\x00\x00,i\x00\x00\x00\x00", "/a"),  # arguments run past the datagram
+    (b"/ab\x00\x00\x00,i", "/ab"),  # not a multiple of 4
+    (b"/a\x00\x00,[i]\x00\x00\x00\x00\x00\x00\x00\x01", "/a"),  # arrays are not taken
+])
+def test_malformed_messages_name_their_address(data, address):
+    with pytest.raises(MalformedPacket) as e:
+        parse_datagram(data)
+    assert e.value.address == address
+
+
+def test_bundle_framing_python_osc_trusts_is_checked():
+    a = build_message("/a", [1])
+    head = b"#bundle\x00" + b"\x00" * 8
+    for bad in (head + struct.pack(">i", -4) + a,  # python-osc loops forever on a negative size
+                head + struct.pack(">i", len(a)) + a + b"\x00\x00",  # a size cut short
+                head + struct.pack(">i", 8) + b"junk\x00\x00\x00\x00"):  # neither message nor bundle
+        with pytest.raises(MalformedPacket):
+            parse_packet(bad)
 
 
 @pytest.mark.parametrize("data", [
