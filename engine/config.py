@@ -178,7 +178,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "codec.commitment_weight": (0, 1000), "codec.decay": (0, 1), "codec.kmeans_iters": (0, 10_000),
     "codec.threshold_ema_dead_code": (0, 1e9), "codec.quantize_dropout_share": (0, 1),
     "prior.layers": (1, 64), "prior.dim": (1, 8192), "prior.heads": (1, 256), "prior.dropout": (0, 1),
-    "prior.token_corruption": (0, 1), "prior.context_frames": (1, 2**20), "prior.crop_frames": (1, 2**20),
+    "prior.token_corruption": (0, 1), "prior.context_frames": (2, 16_384), "prior.crop_frames": (1, 16_384),
     "prior.batch_size": (1, 65_536), "prior.learning_rate": (0, 10), "prior.eval_every_steps": (1, 1e9),
     "prior.patience_steps": (0, 1e9), "prior.max_steps": (0, 1e9), "prior.label_smoothing": (0, 1),
     "train.batch_size": (1, 65_536), "train.learning_rate": (0, 10), "train.max_epochs": (0, 1e9),
@@ -186,6 +186,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "train.healthy_utilization": (0, 1), "train.val_share": (0, 0.9), "train.grad_clip": (0, 1e9),
     "train.spectral_weight": (0, 1000), "train.seed": (0, 2**32 - 1), "train.threads": (1, 1024),
     "train.checkpoint_every_s": (0, 1e9),
+}
+
+
+# The sizes a prior's stored spec may have (engine/prior.py PriorSpec, engine/live_prior.py): they size
+# the weights and the KV cache, so a spec read from a file is held to the same ranges.
+PRIOR_SPEC_RANGES: dict[str, tuple[float, float]] = {
+    "levels": RANGES["codec.levels"], "codebook_size": RANGES["codec.codebook_size"], "dim": RANGES["prior.dim"],
+    "layers": RANGES["prior.layers"], "heads": RANGES["prior.heads"], "context_frames": RANGES["prior.context_frames"],
+    "mlp_ratio": (1, 16),
 }
 
 

@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from engine.config import PRIOR_SPEC_RANGES
 from engine.errors import InputError
 
 STEP_FILE = "prior_step.onnx"
@@ -75,7 +76,18 @@ class LivePrior:
         if info.get("prior_digest") != prior_digest(tensors):
             raise LivePriorError(f"{where}: its ONNX prior graphs were exported from other prior weights; "
                                  f"{fix} to export them again")
-        return cls(bundle.files[STEP_FILE], bundle.files[DEPTH_FILE], tensors["depth_embed.weight"], info)
+        spec = spec_from_tensors(tensors)
+        table = tensors.get("depth_embed.weight")
+        codec = bundle.config.codec
+        if (any(info.get(k) != spec[k] for k in ("levels", "codebook_size", "dim", "layers", "heads", "context_frames"))
+                or (spec["levels"], spec["codebook_size"]) != (codec.levels, codec.codebook_size)
+                or table is None or table.shape != (spec["levels"] * spec["codebook_size"], spec["dim"])):
+            raise LivePriorError(f"{where}: its ONNX prior record (meta.onnx.prior) does not match the prior's "
+                                 f"weights and the codec; {fix} to export them again")
+        for name, (low, high) in PRIOR_SPEC_RANGES.items():  # before any graph runs or cache is built
+            if not low <= spec[name] <= high:
+                raise LivePriorError(f"{where}: its prior's {name} is {spec[name]}, outside {low:g} to {high:g}")
+        return cls(bundle.files[STEP_FILE], bundle.files[DEPTH_FILE], table, info)
 
     def runner(self, batch: int) -> "OnnxPriorRunner":
         return OnnxPriorRunner(self, batch)

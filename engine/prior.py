@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.config import PRIOR_SPEC_RANGES
 from engine.errors import InputError
 
 SPEC_VERSION = 1
@@ -47,6 +48,9 @@ class PriorSpec:
         for name in ("levels", "codebook_size", "dim", "layers", "heads", "context_frames", "mlp_ratio"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"prior.{name} must be at least 1, got {getattr(self, name)}")
+            high = PRIOR_SPEC_RANGES[name][1]
+            if int(getattr(self, name)) > high:  # a spec read from a file sizes the weights and the KV cache
+                raise InputError(f"prior.{name} must be at most {high:g}, got {getattr(self, name)}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise InputError(f"prior.dim ({self.dim}) must split into {self.heads} heads of even size")
         if not 0.0 <= self.dropout < 1.0:

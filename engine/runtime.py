@@ -36,6 +36,7 @@ from engine.phase import (BlockReader, frames_envelope, integrate_phase, log_mag
                           pghi_samples, single_thread_blas, synthesise, time_advance)
 
 DECODER_FILE = "decoder.onnx"
+MAX_RECEPTIVE_FRAMES = 4096  # read from the bundle: it sizes the decode context (real decoders: tens of frames)
 
 
 class LiveDecoderError(InputError):
@@ -93,8 +94,13 @@ class LiveDecoder:
             raise LiveDecoderError(f"{where}: its ONNX decoder graph was exported from other weights; "
                                    f"{fix.replace('add it', 'export it again')}")
         codec = bundle.config.codec
+        receptive = info.get("decoder_receptive_field_frames")
+        if not isinstance(receptive, int) or isinstance(receptive, bool) or not 0 <= receptive <= MAX_RECEPTIVE_FRAMES:
+            raise LiveDecoderError(f"{where}: its ONNX decoder record (meta.onnx) gives a receptive field of "
+                                   f"{receptive!r} frames, not 0 to {MAX_RECEPTIVE_FRAMES}; "
+                                   f"{fix.replace('add it', 'export it again')}")
         self.spec = DecoderSpec(bundle.config.audio, codec.levels, codec.codebook_size, codec.time_stride,
-                                int(info["decoder_receptive_field_frames"]), bundle.model_id)
+                                receptive, bundle.model_id)
         if pin_blas:
             single_thread_blas()  # the mel pseudo-inverse is a BLAS product: keep it on this core
         self.session = session_for(bundle.files[DECODER_FILE], threads)

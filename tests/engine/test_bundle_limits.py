@@ -146,3 +146,32 @@ def test_json_depth_counts_without_recursion():
     assert json_depth(1) == 0 and json_depth([]) == 1 and json_depth({"a": [1, {"b": 2}]}) == 3
     assert json_depth(nested(100_000)) == 33  # stops counting past the cap, never recurses
     assert json_depth(json.loads(json.dumps({"r": {"levels": [{"u": np.float64(1).item()}]}}))) == 4
+
+
+def test_live_path_records_from_the_bundle_are_checked_before_anything_is_built(tmp_path):
+    """The torch-free path reads sizes from meta.onnx: a wrong one is one sentence, not a KeyError
+    or a KV cache sized by the file."""
+    sys.path.insert(0, str(ROOT / "tests" / "server"))
+    from tiny_model import make_tiny_model
+
+    from engine.live_prior import LivePrior, LivePriorError
+    from engine.runtime import LiveDecoder, LiveDecoderError
+    good = make_tiny_model(tmp_path / "tiny.distill", labels=False, onnx=True)
+    LiveDecoder(good)
+    LivePrior.from_bundle(load_bundle(good))
+    for value in (None, "8", 10**9):
+        change = (set_key("meta", "onnx", "decoder_receptive_field_frames", value=value) if value is not None else
+                  lambda m: m["meta"]["onnx"].pop("decoder_receptive_field_frames"))
+        bad = rebuild(good, tmp_path / "rf.distill", change)
+        with pytest.raises(LiveDecoderError, match=r"its ONNX decoder record \(meta.onnx\) gives a receptive field of"):
+            LiveDecoder(bad)
+    bad = rebuild(good, tmp_path / "ctx.distill", set_key("meta", "onnx", "prior", "context_frames", value=10**7))
+    with pytest.raises(LivePriorError, match=r"its ONNX prior record \(meta.onnx.prior\) does not match"):
+        LivePrior.from_bundle(load_bundle(bad))
+
+
+def test_a_prior_spec_past_its_ranges_is_refused():
+    from engine.errors import InputError
+    from engine.prior import PriorSpec
+    with pytest.raises(InputError, match="prior.context_frames must be at most 16384, got 10000000"):
+        PriorSpec(levels=2, codebook_size=8, dim=16, layers=1, heads=2, context_frames=10**7)
