@@ -223,7 +223,9 @@ class EditService:
         return s.redo()
 
     def set_sampling(self, s: Session, **settings: Any) -> Session:
-        """temperature / top_k / top_p / seed (checked by the session); an undo step."""
+        """temperature / top_k / top_p / seed (checked by the session); an undo step. Floats keep 6
+        significant digits: OSC sends float32, and 0.7 must stay 0.7 (not 0.699999988)."""
+        settings = {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in settings.items()}
         op = "sampling " + " ".join(f"{k}={v}" for k, v in settings.items())
         return s.push(replace(s.present.with_sampling(**settings), op=op))
 

@@ -8,7 +8,7 @@ frames, half-open; left out, the selection is used, else the whole grid.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from engine import edits
 from engine.commands.common import print_json
+from engine.edit_service import DEFAULT_HOLD_FRAMES, EditService, Region, Resources, levels_arg
 from engine.errors import InputError
 from engine.session import Selection, Session, SessionError, load_session, save_session
 
@@ -39,6 +40,7 @@ class Context:
         self._model_path = model_path
         self._model = None
         self.result: dict[str, Any] = {}
+        self.editor = EditService(Resources(lambda: self.model))
 
     @property
     def model(self) -> Any:
@@ -77,162 +79,80 @@ def _count(args: list[str], low: int, high: int, usage: str) -> None:
         raise InputError(f"expected arguments: {usage or '(none)'}; got {len(args)}")
 
 
-def _region(ctx: Context, args: list[str]) -> tuple[int, int]:
-    state = ctx.session.present
+def _region(ctx: Context, args: list[str]) -> Region:
+    """START END, or nothing for the selection (else the whole grid); levels: the selection's."""
     if args:
         if len(args) != 2:
             raise InputError("a region is two frames, START END (half-open), or nothing for the selection")
-        return edits.check_region(ctx.session.codes, _int(args[0], "START"), _int(args[1], "END"))
-    return state.region()
+        return Region.of_selection(ctx.session, _int(args[0], "START"), _int(args[1], "END"))
+    return Region.of_selection(ctx.session)
 
 
-def _grid_edit(ctx: Context, codes, op: str) -> Session:
-    return ctx.session.edit(codes, op)
-
-
-def _locked(ctx: Context) -> tuple[int, ...]:
-    return ctx.session.present.locked_levels
+def _region_op(usage: str, use_case: Callable, n_values: int = 0, kinds: tuple = ()) -> Callable:
+    """An op `VALUES... [START END]`: the first `n_values` arguments (parsed by `kinds`), then a region."""
+    def run(ctx: Context, a: list[str]) -> Session:
+        _count(a, n_values, n_values + 2, usage)
+        values = [kind(v, name) for v, (kind, name) in zip(a[:n_values], kinds)]
+        return use_case(ctx.editor, ctx.session, *values, _region(ctx, a[n_values:]))
+    return run
 
 
 def op_set(ctx, a):
     _count(a, 3, 3, "LEVEL FRAME CODE")
-    q, f, c = (_int(v, n) for v, n in zip(a, ("LEVEL", "FRAME", "CODE")))
-    return _grid_edit(ctx, edits.set_code(ctx.session.codes, q, f, c, _locked(ctx)), f"set {q} {f} {c}")
-
-
-def op_swap(ctx, a):
-    _count(a, 2, 4, "CODE_A CODE_B [START END]")
-    s, e = _region(ctx, a[2:])
-    c = ctx.session.codes
-    new = edits.swap_codes(c, _int(a[0], "CODE_A"), _int(a[1], "CODE_B"), s, e,
-                           ctx.session.present.selected_levels(), _locked(ctx))
-    return _grid_edit(ctx, new, f"swap {a[0]} {a[1]} {s} {e}")
-
-
-def op_copy(ctx, a):
-    _count(a, 0, 2, "[START END]")
-    s, e = _region(ctx, a)
-    clip = edits.copy_region(ctx.session.codes, s, e, ctx.session.present.selected_levels())
-    return replace(ctx.session, clipboard=clip)  # not a history step: the grid did not change
+    return ctx.editor.set_code(ctx.session, *(_int(v, n) for v, n in zip(a, ("LEVEL", "FRAME", "CODE"))))
 
 
 def op_paste(ctx, a):
     _count(a, 1, 2, "AT_FRAME [AT_LEVEL]")
-    if ctx.session.clipboard is None:
-        raise InputError("the clipboard is empty: copy a region first")
-    at, level = _int(a[0], "AT_FRAME"), _int(a[1], "AT_LEVEL") if len(a) > 1 else 0
-    new = edits.paste(ctx.session.codes, ctx.session.clipboard, at, level, None, _locked(ctx))
-    return _grid_edit(ctx, new, f"paste {at} {level}")
-
-
-def _region_op(name: str, fn: Callable) -> Callable:
-    def run(ctx, a):
-        _count(a, 0, 2, "[START END]")
-        s, e = _region(ctx, a)
-        new = fn(ctx.session.codes, s, e, ctx.session.present.selected_levels(), _locked(ctx))
-        return _grid_edit(ctx, new, f"{name} {s} {e}")
-    return run
-
-
-def op_shift(ctx, a):
-    _count(a, 1, 3, "FRAMES [START END]")
-    s, e = _region(ctx, a[1:])
-    new = edits.shift_region(ctx.session.codes, s, e, _int(a[0], "FRAMES"), ctx.session.present.selected_levels(),
-                             _locked(ctx))
-    return _grid_edit(ctx, new, f"shift {a[0]} {s} {e}")
-
-
-def _clipboard_grid(ctx) -> np.ndarray:
-    if ctx.session.clipboard is None:
-        raise InputError("blend and morph use the clipboard: copy a region first")
-    clip = ctx.session.clipboard
-    if clip.shape[0] != ctx.session.codes.levels:
-        raise InputError("blend and morph need a clipboard of all levels (copy without a level selection)")
-    return clip
-
-
-def op_blend(ctx, a):
-    _count(a, 1, 3, "AMOUNT [START END]")
-    s, e = _region(ctx, a[1:])
-    amount = _float(a[0], "AMOUNT")
-    new = edits.blend(ctx.session.codes, _clipboard_grid(ctx), amount, ctx.model.codebook_vectors(), s, e,
-                      ctx.session.present.selected_levels(), _locked(ctx))
-    return _grid_edit(ctx, new, f"blend {amount:g} {s} {e}")
-
-
-def op_morph(ctx, a):
-    _count(a, 0, 2, "[START END]")
-    s, e = _region(ctx, a)
-    new = edits.morph(ctx.session.codes, _clipboard_grid(ctx), ctx.model.codebook_vectors(), s, e,
-                      ctx.session.present.selected_levels(), _locked(ctx))
-    return _grid_edit(ctx, new, f"morph {s} {e}")
+    return ctx.editor.paste(ctx.session, _int(a[0], "AT_FRAME"), _int(a[1], "AT_LEVEL") if len(a) > 1 else 0)
 
 
 def _lock(locked: bool):
     def run(ctx, a):
         _count(a, 1, 1, "LEVEL")
-        q = edits.check_level(ctx.session.codes, _int(a[0], "LEVEL"))
-        levels = set(_locked(ctx)) | {q} if locked else set(_locked(ctx)) - {q}
-        state = replace(ctx.session.present.with_locked_levels(levels), op=f"{'lock' if locked else 'unlock'} {q}")
-        return ctx.session.push(state)
+        return ctx.editor.lock(ctx.session, _int(a[0], "LEVEL"), locked)
     return run
 
 
 def op_select(ctx, a):
     _count(a, 1, 3, "START END [LEVELS e.g. 0,1] | none")
     if a == ["none"]:
-        return ctx.session.replace_present(selection=None)
+        return ctx.editor.select(ctx.session, None)
     _count(a, 2, 3, "START END [LEVELS]")
-    levels = tuple(_int(v, "LEVELS") for v in a[2].split(",")) if len(a) > 2 else ()
-    return ctx.session.replace_present(selection=Selection(_int(a[0], "START"), _int(a[1], "END"), levels))
+    levels = levels_arg(a[2], ctx.session.codes.levels) if len(a) > 2 else ()
+    return ctx.editor.select(ctx.session, Selection(_int(a[0], "START"), _int(a[1], "END"), levels))
 
 
 def op_loop(ctx, a):
     _count(a, 1, 2, "START END | off")
     if a == ["off"]:
-        return ctx.session.replace_present(loop=None)
+        return ctx.editor.loop(ctx.session, None)
     _count(a, 2, 2, "START END")
-    return ctx.session.replace_present(loop=(_int(a[0], "START"), _int(a[1], "END")))
+    return ctx.editor.loop(ctx.session, (_int(a[0], "START"), _int(a[1], "END")))
 
 
 def op_regenerate(ctx, a):
     _count(a, 0, 3, "[START END] [SEED]")
-    from engine.prior import Prior
-    from engine.sampling import Sampling
-
-    seed = _int(a[2], "SEED") if len(a) == 3 else ctx.session.present.sampling["seed"]
-    s, e = _region(ctx, a[:2] if len(a) >= 2 else [])
-    settings = ctx.session.present.sampling
-    sampling = Sampling(settings["temperature"], settings["top_k"], settings["top_p"])
-    new = edits.regenerate(ctx.session.codes, Prior.from_bundle(ctx.model.bundle), s, e, sampling, seed, _locked(ctx))
-    return _grid_edit(ctx, new, f"regenerate {s} {e} seed {seed}")
+    seed = _int(a[2], "SEED") if len(a) == 3 else None
+    return ctx.editor.regenerate(ctx.session, _region(ctx, a[:2] if len(a) >= 2 else []), seed)
 
 
 def op_encode(ctx, a):
     _count(a, 1, 1, "AUDIO_FILE")
-    return _grid_edit(ctx, edits.encode_audio(ctx.model, a[0]), f"encode {Path(a[0]).name}")
+    return ctx.editor.encode(ctx.session, a[0])
 
 
 def op_move(ctx, a):
-    from engine.labels import compute_labels, model_labels
-    from engine.moves import MOVES, apply_move, check_move
-
+    from engine.moves import MOVES, check_move
     _count(a, 1, 4, f"{'|'.join(MOVES)} [START END] [AMOUNT]")
     check_move(a[0])
     amount = _float(a[3], "AMOUNT") if len(a) == 4 else 1.0
-    s, e = _region(ctx, a[1:3])
-    labels = model_labels(ctx.model)
-    if labels is None:  # a model without labels: measure its codes in this grid's context instead
-        labels = compute_labels(ctx.model, codes=[ctx.session.codes])
-        ctx.result["labels"] = "measured in this session's grid (the model has none: run distill export)"
-    result = apply_move(ctx.model, ctx.session.codes, a[0], s, e, amount,
-                        ctx.session.present.selected_levels(), _locked(ctx), labels=labels)
-    ctx.result["move"] = {"move": result.move, "level": result.level, "before": result.before,
-                          "after": result.after, "moved": result.moved}
-    if not result.moved:
-        raise InputError(f"no code change makes region [{s}, {e}) {a[0]}: it is already at the end of "
-                         "what this model's codes do (nothing changed)")
-    return _grid_edit(ctx, result.codes, f"move {a[0]} {s} {e}")
+    outcome = ctx.editor.move(ctx.session, a[0], _region(ctx, a[1:3]), amount)
+    r = outcome.result
+    if outcome.labels_note:
+        ctx.result["labels"] = outcome.labels_note
+    ctx.result["move"] = {"move": r.move, "level": r.level, "before": r.before, "after": r.after, "moved": r.moved}
+    return outcome.session
 
 
 def op_sampling(ctx, a):
@@ -243,8 +163,7 @@ def op_sampling(ctx, a):
             raise InputError(f"sampling setting {item!r} is not KEY=VALUE")
         key, value = item.split("=", 1)
         settings[key] = value
-    state = ctx.session.present.with_sampling(**settings)
-    return ctx.session.push(replace(state, op="sampling " + " ".join(a)))
+    return ctx.editor.set_sampling(ctx.session, **settings)
 
 
 def op_effects(ctx, a):
@@ -253,28 +172,26 @@ def op_effects(ctx, a):
         chain = json.loads(a[0])
     except json.JSONDecodeError as e:
         raise InputError(f"effects must be JSON ({e})") from None
-    return ctx.session.push(replace(ctx.session.present.with_effects(chain), op="effects"))
+    return ctx.editor.set_effects(ctx.session, chain)
 
 
 def op_audition(ctx, a):
     _count(a, 1, 3, "OUT.wav [START END]")
     from engine.audio import save_audio
-
-    s, e = _region(ctx, a[1:])
-    save_audio(a[0], edits.render_region(ctx.model, ctx.session.codes, s, e))
-    ctx.result["audition"] = {"path": a[0], "start_frame": s, "end_frame": e}
+    r = _region(ctx, a[1:])
+    held = ctx.editor.audition_region(ctx.session, r)
+    save_audio(a[0], edits.render_region(ctx.model, held, r.start, r.stop))
+    ctx.result["audition"] = {"path": a[0], "start_frame": r.start, "end_frame": r.stop}
     return ctx.session
 
 
 def op_audition_code(ctx, a):
     _count(a, 3, 4, "LEVEL CODE OUT.wav [FRAMES]")
-    frames = _int(a[3], "FRAMES") if len(a) == 4 else 24
     from engine.audio import save_audio
-
-    at = ctx.session.present.region()[0]
-    held = edits.held_code(ctx.session.codes, _int(a[0], "LEVEL"), _int(a[1], "CODE"), frames, at)
-    save_audio(a[2], edits.render_region(ctx.model, held))
-    ctx.result["audition"] = {"path": a[2], "level": int(a[0]), "code": int(a[1]), "frames": frames}
+    frames = _int(a[3], "FRAMES") if len(a) == 4 else DEFAULT_HOLD_FRAMES
+    level, code = _int(a[0], "LEVEL"), _int(a[1], "CODE")
+    save_audio(a[2], edits.render_region(ctx.model, ctx.editor.audition_code(ctx.session, level, code, frames)))
+    ctx.result["audition"] = {"path": a[2], "level": level, "code": code, "frames": frames}
     return ctx.session
 
 
@@ -291,25 +208,33 @@ def op_history(ctx, a):
 
 def op_undo(ctx, a):
     _count(a, 0, 0, "")
-    return ctx.session.undo()
+    return ctx.editor.undo(ctx.session)
 
 
 def op_redo(ctx, a):
     _count(a, 0, 0, "")
-    return ctx.session.redo()
+    return ctx.editor.redo(ctx.session)
 
 
+_CODE = (_int, "CODE")
 OPS: dict[str, Op] = {
     "set": Op("LEVEL FRAME CODE", "set one code", op_set),
-    "swap": Op("CODE_A CODE_B [START END]", "swap two codes everywhere inside the region", op_swap),
-    "copy": Op("[START END]", "copy the region (selected levels) to the clipboard", op_copy),
+    "swap": Op("CODE_A CODE_B [START END]", "swap two codes everywhere inside the region",
+               _region_op("CODE_A CODE_B [START END]", EditService.swap, 2, ((_int, "CODE_A"), (_int, "CODE_B")))),
+    "fill": Op("CODE [START END]", "set every code of the region to CODE",
+               _region_op("CODE [START END]", EditService.fill, 1, (_CODE,))),
+    "copy": Op("[START END]", "copy the region (selected levels) to the clipboard",
+               _region_op("[START END]", EditService.copy)),
     "paste": Op("AT_FRAME [AT_LEVEL]", "paste the clipboard (cut at the grid's end)", op_paste),
     "duplicate": Op("[START END]", "repeat the region right after itself",
-                    _region_op("duplicate", edits.duplicate_region)),
-    "reverse": Op("[START END]", "reverse the region in time", _region_op("reverse", edits.reverse_region)),
-    "shift": Op("FRAMES [START END]", "rotate the region's frames by FRAMES", op_shift),
-    "blend": Op("AMOUNT [START END]", "blend the region with the clipboard (0..1), re-quantized", op_blend, True),
-    "morph": Op("[START END]", "morph from the region into the clipboard over time", op_morph, True),
+                    _region_op("[START END]", EditService.duplicate)),
+    "reverse": Op("[START END]", "reverse the region in time", _region_op("[START END]", EditService.reverse)),
+    "shift": Op("FRAMES [START END]", "rotate the region's frames by FRAMES",
+                _region_op("FRAMES [START END]", EditService.shift, 1, ((_int, "FRAMES"),))),
+    "blend": Op("AMOUNT [START END]", "blend the region with the clipboard (0..1), re-quantized",
+                _region_op("AMOUNT [START END]", EditService.blend, 1, ((_float, "AMOUNT"),)), True),
+    "morph": Op("[START END]", "morph from the region into the clipboard over time",
+                _region_op("[START END]", EditService.morph), True),
     "lock": Op("LEVEL", "lock a level: edits and regeneration leave it alone", _lock(True)),
     "unlock": Op("LEVEL", "unlock a level", _lock(False)),
     "select": Op("START END [LEVELS] | none", "set the selection (not an undo step)", op_select),
