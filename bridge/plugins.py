@@ -64,7 +64,11 @@ class PluginFolders:
             how = "leads" if Path(os.path.abspath(plugin)) != resolved else "is"
             raise InputError(f"effect {plugin} {how} outside the plugin folders ({self.describe()}): "
                              f"install it there, or start distill serve with --plugins-dir FOLDER")
-        if not resolved.exists():
+        try:
+            found = resolved.exists()
+        except OSError:  # a name too long for the file system, say
+            found = False
+        if not found:
             raise InputError(f"effect {plugin}: no such VST3 plugin")
         return resolved
 

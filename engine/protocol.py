@@ -40,7 +40,7 @@ WEBSOCKET_PATH = "/ws"
 SOUND_HTTP = {"index": "/sound/index.json", "segment": "/sound/segment/{i}",
               "doc": "index: JSON with sample_rate, samples, samples_per_frame, segment_samples and one "
                      "etag per segment; segment: its samples as float32 little-endian mono, ETag header"}
-MAX_JSON_DEPTH = 4  # WebSocket messages: {"address": "/x", "args": [...]} nests 2 deep
+MAX_WEBSOCKET_JSON_DEPTH = 4  # WebSocket messages: {"address": "/x", "args": [...]} nests 2 deep
 MAX_NAME_CHARS = 64  # clip, session and model names: a file name that fits every file system with its suffix
 PEER_TIMEOUT_S = 60.0  # an OSC peer silent this long is forgotten (renew with /notify or any message)
 MAX_PEERS = 256  # OSC peers remembered at once; the least recently active goes first
@@ -426,7 +426,8 @@ def manifest() -> dict:
             "regions": "half-open [start, stop) in levels and code frames",
             "max_datagram_bytes": MAX_DATAGRAM_BYTES, "safe_udp_payload_bytes": SAFE_UDP_PAYLOAD_BYTES,
             "grid_chunk_codes": GRID_CHUNK_CODES, "max_string_bytes": MAX_STRING_BYTES,
-            "max_name_chars": MAX_NAME_CHARS, "max_json_depth": MAX_JSON_DEPTH, "peer_timeout_s": PEER_TIMEOUT_S, "max_peers": MAX_PEERS,
+            "max_name_chars": MAX_NAME_CHARS, "max_websocket_json_depth": MAX_WEBSOCKET_JSON_DEPTH,
+            "peer_timeout_s": PEER_TIMEOUT_S, "max_peers": MAX_PEERS,
             "fail_burst": FAIL_BURST, "fail_per_s": FAIL_PER_S,
             "websocket": {"path": WEBSOCKET_PATH, "message": {"address": "/edit/set", "args": [0, 12, 5]}},
             "sound": dict(SOUND_HTTP),

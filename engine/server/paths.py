@@ -14,6 +14,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from engine.errors import InputError
 
 
+MAX_NAME_BYTES = 255  # one file or folder name (NAME_MAX on Linux and macOS, NTFS's limit too)
+
+
 class PathRefused(InputError):
     """A path outside the roots the server may touch."""
 
@@ -47,6 +50,10 @@ def confine(root: Path, name: str, what: str = "path", suffix: str = "") -> Path
         candidate = root / candidate
     if suffix and not candidate.suffix:
         candidate = candidate.with_name(candidate.name + suffix)
+    longest = max((len(part.encode("utf-8")) for part in candidate.parts), default=0)
+    if longest > MAX_NAME_BYTES:  # the kernel would answer ENAMETOOLONG at the first stat
+        shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+        raise PathRefused(f"{what} {shown} has a name of {longest} bytes; file systems take at most {MAX_NAME_BYTES}")
     try:
         resolved = candidate.resolve()  # follows every symlink in the chain
     except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a loop

@@ -71,7 +71,7 @@ def reference_text() -> str:
              f"{protocol.MAX_STRING_BYTES} bytes are refused; long replies are split to stay under "
              f"{protocol.SAFE_UDP_PAYLOAD_BYTES} bytes ({protocol.GRID_CHUNK_CODES} codes per /grid/chunk); "
              f"names (clips, sessions, models) are at most {protocol.MAX_NAME_CHARS} characters; WebSocket JSON "
-             f"nested deeper than {protocol.MAX_JSON_DEPTH} levels is refused. An OSC peer "
+             f"nested deeper than {protocol.MAX_WEBSOCKET_JSON_DEPTH} levels is refused. An OSC peer "
              f"silent for {protocol.PEER_TIMEOUT_S:g} s is forgotten; at most {protocol.MAX_PEERS} are "
              f"remembered. A sender gets at most {protocol.FAIL_BURST} `/fail` at once, then "
              f"{protocol.FAIL_PER_S:g} per second (the rest are counted in `/status fails_dropped`).", ""]

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from engine.jsonfile import json_depth
-from engine.protocol import MAX_DATAGRAM_BYTES, MAX_JSON_DEPTH, SOUND_HTTP, WEBSOCKET_PATH
+from engine.protocol import MAX_DATAGRAM_BYTES, MAX_WEBSOCKET_JSON_DEPTH, SOUND_HTTP, WEBSOCKET_PATH
 from engine.server.core import Core
 from engine.server.paths import PathRefused, confine
 from engine.server.reference import MANIFEST_PATH
@@ -172,9 +172,9 @@ class WebEndpoint:
             try:
                 message = json.loads(text)
             except RecursionError:
-                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-            if json_depth(message) > MAX_JSON_DEPTH:
-                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+                raise ValueError(f"JSON nested deeper than {MAX_WEBSOCKET_JSON_DEPTH} levels") from None
+            if json_depth(message) > MAX_WEBSOCKET_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_WEBSOCKET_JSON_DEPTH} levels")
             address, args = message["address"], message.get("args", [])
             if not isinstance(address, str) or not isinstance(args, list):
                 raise TypeError("address must be a string and args a list")

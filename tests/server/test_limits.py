@@ -12,7 +12,7 @@ import pytest
 from websockets.sync.client import connect
 
 from osc_client import OscClient, wait_for
-from engine.protocol import MAX_JSON_DEPTH, MAX_NAME_CHARS
+from engine.protocol import MAX_WEBSOCKET_JSON_DEPTH, MAX_NAME_CHARS
 
 
 def status(client: OscClient) -> dict:
@@ -28,6 +28,15 @@ def test_over_long_names_are_refused_with_one_sentence(loaded):
         assert reply == ("/fail", [address, f"{address} name is {len(long)} characters long; "
                                             f"use at most {MAX_NAME_CHARS}"]), reply
     assert loaded.answer("/render", "n" * MAX_NAME_CHARS)[0] == "/done"
+
+
+def test_path_names_longer_than_a_file_system_takes_are_refused(loaded):
+    """A 1000-byte file name made the kernel answer ENAMETOOLONG: an internal error, before."""
+    long = "x" * 1000
+    for address, args in (("/model/load", [long]), ("/edit/encode", [long]), ("/train/start", [long, "ok"])):
+        reply = loaded.answer(address, *args)
+        assert reply[0] == "/fail" and "bytes; file systems take at most 255" in reply[1][1], reply
+    assert status(loaded)["internal_errors"] == 0
 
 
 def test_a_render_over_the_length_cap_fails_at_once_without_writing(loaded, tiny_library):
@@ -100,9 +109,9 @@ def test_json_nested_too_deep_over_the_websocket_gets_a_fail(server):
                 msg = json.loads(ws.recv(timeout=10))
                 if msg["address"] in ("/fail", "/pong"):
                     return msg
-        for depth in (30000, MAX_JSON_DEPTH + 1):  # past Python's recursion limit, and just past the cap
+        for depth in (30000, MAX_WEBSOCKET_JSON_DEPTH + 1):  # past Python's recursion limit, and just past the cap
             msg = reply_to('{"address": "/ping", "args": [' + "[" * depth + "]" * depth + "]}")
-            assert msg["address"] == "/fail" and f"nested deeper than {MAX_JSON_DEPTH}" in msg["args"][1], msg
+            assert msg["address"] == "/fail" and f"nested deeper than {MAX_WEBSOCKET_JSON_DEPTH}" in msg["args"][1], msg
         assert reply_to('{"address": "/ping", "args": ["still here"]}') == {"address": "/pong", "args": ["still here"]}
 
 
