@@ -144,3 +144,30 @@ def test_an_unreadable_file_is_skipped_with_a_reason():
     finally:
         (folder / "locked.wav").chmod(stat.S_IRUSR | stat.S_IWUSR)
         shutil.rmtree(folder)
+
+
+def test_reconstruct_and_encode_refuse_a_pipe_and_a_lying_header_in_one_sentence(tiny_model_path, tmp_path, capsys):
+    """In process (`engine.cli.main`, what the `distill` script runs): torch is loaded once."""
+    from engine.cli import main
+    os.mkfifo(tmp_path / "pipe.wav")
+    lie = lying_wav(tmp_path / "lie.wav")
+    for command, extra in (("reconstruct", [str(tmp_path / "out.wav")]), ("encode", ["--out", str(tmp_path / "c.json")])):
+        for path, reason in ((tmp_path / "pipe.wav", "a named pipe (FIFO), not an audio file"),
+                             (lie, "damaged header: it claims 13.5 h")):
+            assert main([command, str(tiny_model_path), str(path), *extra]) == 2
+            err = capsys.readouterr().err.strip()
+            assert err.startswith(f"distill {command}: error: {path}: {reason}") and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out.wav").exists() and not (tmp_path / "c.json").exists()
+
+
+@pytest.mark.parametrize("override, sentence", [
+    ("codec.levels=0", "config value codec.levels=0 is out of range (1 to 64)"),
+    ("audio.hop_length=4096", "config value audio.hop_length=4096 is larger than audio.n_fft=2048"),
+    ("audio.max_file_duration_s=0", "config value audio.max_file_duration_s=0.0 is out of range (1 to 86400)"),
+])
+def test_config_values_out_of_range_are_one_sentence(override, sentence):
+    from engine.config import Config
+    from engine.errors import InputError
+    with pytest.raises(InputError) as e:
+        Config().with_overrides([override])
+    assert str(e.value) == sentence
