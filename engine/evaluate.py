@@ -25,20 +25,21 @@ def evaluate_codec(model: Model, audios: list[Audio]) -> dict:
             "augmented_code_change": augmented_code_change(model.codec, list(mels.mels)), "files": len(audios)}
 
 
-def train_baseline(config: Config, audios: list[Audio], epochs: int) -> TrainResult:
+def train_baseline(config: Config, audios: list[Audio], epochs: int, progress=None) -> TrainResult:
     """The continuous A/B baseline: `config`'s network with the quantizer bypassed, trained for
     exactly `epochs` epochs (no early stop; the same time budget) on the same file split as the
     RVQ model."""
     baseline_cfg = replace(config, codec=replace(config.codec, bypass_quantizer=True),
                            train=replace(config.train, max_epochs=max(epochs, 1), patience_epochs=10**6))
-    return train_codec(audios, [], baseline_cfg)
+    return train_codec(audios, [], baseline_cfg, progress=progress)
 
 
-def model_baseline(model: Model, audios: list[Audio]) -> Model:
-    """The continuous baseline for `model`, trained on `audios` for the model's own epoch count."""
+def model_baseline(model: Model, audios: list[Audio], progress=None) -> Model:
+    """The continuous baseline for `model`, trained on `audios` for the model's own epoch count;
+    `progress(row)` after each epoch, as `train_codec` calls it."""
     cfg: Config = model.config
     epochs = int(model.bundle.meta.get("report", {}).get("codec", {}).get("epochs", cfg.train.max_epochs))
-    return Model(train_baseline(cfg, audios, epochs).bundle)
+    return Model(train_baseline(cfg, audios, epochs, progress).bundle)
 
 
 def evaluate_with_baseline(model: Model, audios: list[Audio], baseline: Model | None = None) -> dict:

@@ -55,7 +55,7 @@ PROGRESS_DELAY_ENV = "DISTILL_PROGRESS_DELAY_S"  # seconds before a bar appears 
 class Progress:
     """A progress bar on stderr for a command's steps: nothing for the first second (a quick
     command stays quiet, as tqdm's `delay`), then `label [#####-----] 50% 2/4 message 3s eta 3s`,
-    redrawn in place on a terminal and printed as a line per tenth when stderr is a file or pipe.
+    redrawn in place on a terminal; printed as a line per tenth (and every 10 s) to a file or pipe.
     `quiet` (the commands' `--json`) turns it off entirely.
 
         bar = Progress("demo", total=8, quiet=args.json)
@@ -119,8 +119,8 @@ class Progress:
         tenth = int(fraction * 10)
         if self.tty and not final and now - self._last_draw < 0.1:
             return  # at most ten redraws a second
-        if not self.tty and not final and tenth == self._last_tenth and self._shown:
-            return  # a log file gets one line per tenth
+        if not self.tty and not final and tenth == self._last_tenth and self._shown and now - self._last_draw < 10:
+            return  # a log file gets a line per tenth, and one every 10 s through a long step
         self._shown, self._last_draw, self._last_tenth = True, now, tenth
         filled = int(round(fraction * self.WIDTH))
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0.0

@@ -51,7 +51,9 @@ def run(args) -> int:
     heldout = (load_usable(args.heldout, audio_cfg.sample_rate, audio_cfg.min_duration_s, quiet=args.json)[0]
                if args.heldout else None)
     bar.advance(1, "training the continuous baseline" if (args.baseline or args.quality) else "measuring the codec")
-    baseline = model_baseline(model, trained_set(model, used)) if (args.baseline or args.quality) else None
+    baseline = (model_baseline(model, trained_set(model, used), progress=lambda row: bar.update(
+        1 + (row["epoch"] + 1) / row["max_epochs"], f"baseline epoch {row['epoch'] + 1}/{row['max_epochs']}"))
+        if (args.baseline or args.quality) else None)
     if baseline is not None:
         bar.advance(1, "measuring the codec")
     result = (evaluate_with_baseline(model, trained_set(model, used), baseline) if args.baseline

@@ -53,6 +53,9 @@ def tiny_files(tmp_path_factory):
     from engine.audio import save_audio
     root = tmp_path_factory.mktemp("progress")
     model = make_tiny_model(root / "tiny.distill")
+    from engine.bundle import load_bundle, save_bundle
+    bundle = load_bundle(model)  # trained for 2 epochs, says its report: the baseline trains as long
+    save_bundle(model, bundle.with_meta(report={**bundle.meta["report"], "codec": {"epochs": 2}}))
     (root / "data").mkdir()
     t = np.arange(16000, dtype=np.float32) / 16000
     for hz in (220, 330):
@@ -60,19 +63,24 @@ def tiny_files(tmp_path_factory):
     return root, model
 
 
-@pytest.mark.parametrize("command", ["eval", "export", "generate"])
+@pytest.mark.parametrize("command", ["eval", "generate",
+                                     pytest.param("eval --baseline", marks=pytest.mark.slow),  # trains (~20 s)
+                                     pytest.param("export", marks=pytest.mark.slow)])  # ONNX parity (~10 s)
 def test_long_commands_show_progress_quiet_with_json(command, tiny_files, tmp_path, monkeypatch, capsys):
     root, model = tiny_files
     monkeypatch.setenv(PROGRESS_DELAY_ENV, "0")  # these tiny runs are quicker than the one-second delay
     copy = tmp_path / "m.distill"
     copy.write_bytes(model.read_bytes())
     argv = {"eval": ["eval", str(copy), str(root / "data")],
+            "eval --baseline": ["eval", str(copy), str(root / "data"), "--baseline"],
             "export": ["export", str(copy)],
             "generate": ["generate", str(copy), "--seconds", "2", "--out", str(tmp_path / "g.wav")]}[command]
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert f"distill {command} [" in err and "100%" in err, err
-    if command != "generate":  # generate has no --json
+    assert f"distill {command.split()[0]} [" in err and "100%" in err, err
+    if command == "eval --baseline":
+        assert "baseline epoch 1/" in err, err
+    if command == "eval":  # generate has no --json; the slow ones are the same code path
         assert main(argv + ["--json"]) == 0
         captured = capsys.readouterr()
         assert "[" not in captured.err and "%" not in captured.err, captured.err
