@@ -18,6 +18,7 @@ from bridge.plugins import PluginFolders
 from bridge.player import Player, PlayerConfig
 from bridge.render import ClipSpec, clip_name, render_clip
 from bridge.tempo import LinkClock, Tempo
+from engine.clips import mix_layers
 from engine.errors import InputError
 
 log = logging.getLogger("distill.bridge")
@@ -292,10 +293,13 @@ class Bridge:
                format: str = "wav", bit_depth: int | str = 24, out_sample_rate: int | None = None,
                duration_s: float | None = None, bars: float | None = None, bpm: float | None = None,
                loudness_lufs: float | None = None, peak_db: float | None = None,
-               name: str = "clip", effects: bool = True) -> Path:
-        """Renders mono audio (default: the current voices, mixed) through the chain to a new file.
+               name: str = "clip", effects: bool = True, loop: bool = False,
+               gain_db: float | None = None) -> Path:
+        """Renders mono audio (default: the current voices, mixed) through the chain, then the
+        master gain (None: the bridge's own, as the live stream plays it) to a new file.
 
-        Returns the path (clips_dir/name-NNN.format). Length in seconds or in bars at `bpm`."""
+        Returns the path (clips_dir/name-NNN.format). Length in seconds or in bars at `bpm`; a
+        longer length pads with silence (effect tails ring on), or loops with `loop=True`."""
         if samples is None:
             samples, sample_rate = self._mix_voices(), self.config.sample_rate
         if sample_rate is None:
@@ -303,7 +307,8 @@ class Bridge:
         tempo = Tempo(float(bpm), self.tempo.beats_per_bar) if bpm else self.tempo
         spec = ClipSpec(format=format, bit_depth=bit_depth, sample_rate=int(out_sample_rate or self.config.sample_rate),
                         duration_s=duration_s, bars=bars, tempo=tempo, loudness_lufs=loudness_lufs,
-                        peak_db=peak_db, name=clip_name(name, format))
+                        peak_db=peak_db, name=clip_name(name, format), loop=loop,
+                        gain_db=self._gain_db if gain_db is None else float(gain_db))
         chain = self._render_chain() if effects else None
         with self._render_lock:  # the render chain is one set of instances: one render at a time
             return render_clip(samples, int(sample_rate), clips_dir or self.clips_dir, spec, chain, copy_chain=False)
@@ -320,11 +325,8 @@ class Bridge:
             return self._render_cache[1]
 
     def _mix_voices(self) -> np.ndarray:
-        scene = self.player.scene
-        mix = np.zeros(scene.length, np.float32)
-        for voice in scene.voices:
-            mix[:len(voice.samples)] += voice.gain * voice.samples
-        return mix
+        voices = self.player.scene.voices
+        return mix_layers([(v.samples, 20.0 * np.log10(max(v.gain, 1e-12))) for v in voices])
 
     # ---------------- state ----------------
     def status(self) -> dict:

@@ -16,18 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from bridge.effects import EffectsChain
-from bridge.loudness import integrated_loudness
 from bridge.player import as_mono
 from bridge.resample import resample
 from bridge.tempo import Tempo
 from engine.audio import save_audio
+from engine.clips import CUT_FADE_S, MAX_GAIN_DB, clip_name, finish, fit_length, unique_clip_path  # noqa: F401
 from engine.errors import InputError
 from engine.server.ports import check_render_size
 
 FORMATS = ("wav", "flac", "aiff")
 BIT_DEPTHS = (16, 24, "float")
-CUT_FADE_S = 0.005  # a cut end fades out over 5 ms so it does not click
-MAX_GAIN_DB = 40.0  # normalising near-silence would only raise noise
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,8 @@ class ClipSpec:
     loudness_lufs: float | None = None  # e.g. -14.0: integrated loudness after normalising
     peak_db: float | None = None        # or a sample peak target, e.g. -1.0 dBFS
     name: str = "clip"
+    loop: bool = False  # a longer length loops the audio (as the live stream does) instead of padding
+    gain_db: float = 0.0  # master gain after the chain, as the live stream applies it
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -77,16 +77,6 @@ class ClipSpec:
         return None
 
 
-def clip_name(text: str, format: str = "wav") -> str:
-    """A safe clip name from free text: folders and a matching suffix dropped, other characters
-    turned into '-' ("My Take 2.wav" -> "My-Take-2")."""
-    stem = Path(str(text)).name
-    if stem.lower().endswith(f".{format}"):
-        stem = stem[:-len(format) - 1]
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.")[:64]
-    return stem or "clip"
-
-
 def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain | None = None,
                  copy_chain: bool = True) -> np.ndarray:
     """The clip's audio, not yet written: resampled, sized, through `chain` from a reset state,
@@ -94,43 +84,16 @@ def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain 
     False runs `chain` itself (one the caller owns). # [C, T] float32 (C: 1 while the chain is mono)"""
     x = as_mono(samples)
     rate = int(spec.sample_rate)
-    y = resample(x, int(sample_rate), rate)  # [T]
-    frames = spec.target_frames
-    if frames is not None:
-        if frames < len(y):
-            y = y[:frames].copy()
-            fade = min(len(y), round(CUT_FADE_S * rate))
-            y[len(y) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        else:
-            y = np.concatenate([y, np.zeros(frames - len(y), np.float32)])
+    y = fit_length(resample(x, int(sample_rate), rate), spec.target_frames, rate, loop=spec.loop)  # [T]
     out = y[None, :]
     if chain is not None and chain.slots:
         out = (chain.fresh_copy() if copy_chain else chain).process(out, rate, reset=True)
-    out = np.asarray(out, np.float32)
-    if spec.loudness_lufs is not None:
-        loudness = integrated_loudness(out, rate)
-        if np.isfinite(loudness):
-            out = out * np.float32(10.0 ** (min(spec.loudness_lufs - loudness, MAX_GAIN_DB) / 20.0))
-    elif spec.peak_db is not None:
-        peak = float(np.max(np.abs(out))) if out.size else 0.0
-        if peak > 0:
-            out = out * np.float32(min(10.0 ** (spec.peak_db / 20.0) / peak, 10.0 ** (MAX_GAIN_DB / 20.0)))
-    return out.astype(np.float32)
+    return finish(out, rate, spec.gain_db, spec.loudness_lufs, spec.peak_db)
 
 
 def unique_path(folder: str | os.PathLike, name: str, suffix: str) -> Path:
-    """folder/name-001.suffix, -002, ...: the first name not taken (created empty to claim it)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 100000):
-        path = folder / f"{name}-{i:03d}.{suffix}"
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # atomic claim: two renders never share
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return path
-    raise InputError(f"{folder}: no free clip name for {name!r}")
+    """folder/name-001.suffix, -002, ...: `engine.clips.unique_clip_path`, the one naming scheme."""
+    return unique_clip_path(folder, name, suffix)
 
 
 def render_clip(samples, sample_rate: int, clips_dir: str | os.PathLike, spec: ClipSpec = ClipSpec(),

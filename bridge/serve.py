@@ -17,6 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
+from engine.clips import NORMALIZE_LUFS, mix_layers
 from engine.codes import Codes
 from engine.errors import InputError
 from engine.server.app import add_arguments as add_server_arguments
@@ -140,6 +143,7 @@ class BridgeAudio:
         self._closed = False
         self._main: tuple[Any, int] | None = None  # voice 0's audio as last set: (samples, rate)
         self._layers: list[tuple[Codes, Any]] = []  # decoded layers, reused while their grid is the same
+        self._voice_layers: list[tuple[Codes, float]] = []  # the layers as last set, with gains (renders)
         self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
         self._thread.start()
 
@@ -167,14 +171,15 @@ class BridgeAudio:
         self._require_device()
         self._jobs.put(("audition", (codes, float(gain_db))))
 
+    renders_voices = True  # layered voices are kept (and rendered) even without a device
+
     def set_voices(self, layers: list[tuple[Codes, float]]) -> None:
         """Layers `[(codes, gain_db)]` played as voices 1.. over the grid (voice 0), decoded on the
-        decode thread; [] leaves the grid alone."""
-        if layers:
-            if self._model is None:
-                raise InputError("no model loaded: send /model/load NAME first")
-            self._require_device()
-        if layers or self._layers:
+        decode thread; [] leaves the grid alone. Without a device they are kept for renders."""
+        if layers and self._model is None:
+            raise InputError("no model loaded: send /model/load NAME first")
+        self._voice_layers = list(layers)
+        if self.bridge.device is not None and (layers or self._layers):
             self._jobs.put(("voices", list(layers)))
 
     def _decode_loop(self) -> None:
@@ -326,13 +331,29 @@ class BridgeAudio:
         if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
         progress(0.1, "decoding")
-        samples, rate = self._render_samples(codes)  # the live decoder: a clip sounds as it played
+        # The one render path (engine/clips.py): what the live stream plays, with or without a
+        # device. The live decoder, voice 0 plus the layered voices when the whole grid renders,
+        # looped or cut to the length, the chain, the master gain, then -14 LUFS if asked.
+        samples, rate = self._render_samples(codes)
+        layers = self._voice_layers if self._grid is not None and codes.indices.shape == self._grid.indices.shape \
+            and np.array_equal(codes.indices, self._grid.indices) else []
+        mix = mix_layers([(samples, 0.0), *zip(self._decoded_layers(layers), (g for _, g in layers))])
         progress(0.6, "rendering through the effect chain")
-        return self.bridge.render(samples, rate, clips_dir=str(folder), format=settings.format,
+        return self.bridge.render(mix, rate, clips_dir=str(folder), format=settings.format,
                                   bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth,
                                   out_sample_rate=settings.sample_rate, duration_s=settings.duration_s,
-                                  bars=settings.bars,
-                                  loudness_lufs=-14.0 if settings.normalize else None, name=Path(name).name)
+                                  bars=settings.bars, loop=True,
+                                  loudness_lufs=NORMALIZE_LUFS if settings.normalize else None, name=Path(name).name)
+
+    def _decoded_layers(self, layers: list[tuple[Codes, float]]) -> list[Any]:
+        """The layers' samples: those the decode thread has, the rest decoded here (worker)."""
+        cached = {id(codes): samples for codes, samples in self._layers}
+        todo = [codes for codes, _ in layers if id(codes) not in cached]
+        if todo:
+            decoded = (self._live.render_voices(todo) if self._live is not None
+                       else [self._render_samples(codes)[0] for codes in todo])
+            cached.update({id(codes): samples for codes, samples in zip(todo, decoded)})
+        return [cached[id(codes)] for codes, _ in layers]
 
     def status(self) -> dict:
         s = self.bridge.status()

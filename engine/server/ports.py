@@ -10,12 +10,12 @@ worker (it gets the codes it renders as a value).
 """
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from engine.clips import unique_clip_path  # noqa: F401  (the one clip-naming scheme; OfflineAudio)
 from engine.codes import Codes
 from engine.errors import InputError
 
@@ -117,21 +117,6 @@ class AudioPort(Protocol):
     def status(self) -> dict: ...  # transport s, position_s f, underruns i, latency_ms f, gain_db f
 
 
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-def unique_clip_path(folder: Path, name: str, suffix: str) -> Path:
-    """`folder/name.suffix`, or `name-2`, `name-3`, ...: never overwrites a clip. The name is
-    reduced to its last component and safe characters, so it cannot leave the folder."""
-    stem = SAFE_NAME.sub("_", Path(name).name).strip(" .") or "clip"
-    candidate = folder / f"{stem}.{suffix}"
-    n = 2
-    while candidate.exists():
-        candidate = folder / f"{stem}-{n}.{suffix}"
-        n += 1
-    return candidate
-
-
 NO_DEVICE = ("no audio device: start `distill serve --device NAME` (see `distill serve --help`) "
              "to hear it; rendering works without one")
 
@@ -185,24 +170,33 @@ class OfflineAudio:
         if settings.bars is not None:
             raise InputError("a length in bars needs the tempo of the bridge: start distill serve with the bridge")
         progress(0.1, "decoding")
-        audio = self._model.render(codes)
-        samples = audio.samples * np.float32(10 ** (self._gain_db / 20))
-        if settings.duration_s is not None:  # loop or cut the grid's audio to the length
-            n = int(round(settings.duration_s * audio.sample_rate))
-            samples = np.resize(samples, n) if samples.size else np.zeros(n, np.float32)
-        if settings.normalize:
-            peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-            if peak > 0:
-                samples = samples * np.float32(0.89 / peak)  # about -1 dBFS peak; the bridge does LUFS
-        if settings.sample_rate != audio.sample_rate:  # the DAW's rate
+        # The render path of engine/clips.py without the bridge's chain: the live decoder when the
+        # model has its graph (what the stream would play), looped or cut, gain, -14 LUFS if asked.
+        from engine.clips import NORMALIZE_LUFS, finish, fit_length
+        samples, rate = self._decode(codes)
+        if settings.duration_s is not None:
+            samples = fit_length(samples, int(round(settings.duration_s * rate)), rate, loop=True)
+        if settings.sample_rate != rate:  # the DAW's rate
             from pedalboard.io import StreamResampler
-            resampler = StreamResampler(audio.sample_rate, settings.sample_rate, 1)
+            resampler = StreamResampler(rate, settings.sample_rate, 1)
             block = samples[None].astype(np.float32)  # [1, T]
             samples = np.concatenate([resampler.process(block), resampler.process(None)], axis=1)[0]
-        rendered = Audio(samples.astype(np.float32), settings.sample_rate)
+        out = finish(samples[None], settings.sample_rate, self._gain_db,
+                     NORMALIZE_LUFS if settings.normalize else None)[0]
+        if settings.bit_depth != 32:
+            out = np.clip(out, -1.0, 1.0)
         progress(0.9, "writing")
-        folder.mkdir(parents=True, exist_ok=True)
-        return save_audio(unique_clip_path(folder, name, settings.format), rendered, bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth)
+        return save_audio(unique_clip_path(folder, name, settings.format), Audio(out, settings.sample_rate),
+                          bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth)
+
+    def _decode(self, codes: Codes):
+        from engine.runtime import LiveDecoder, LiveDecoderError
+        try:
+            live = LiveDecoder(self._model.bundle)
+        except LiveDecoderError:
+            audio = self._model.render(codes)  # torch decoder + Griffin-Lim: no ONNX graph
+            return audio.samples, audio.sample_rate
+        return live.render(codes), live.spec.audio.sample_rate
 
     def status(self) -> dict:
         return {"transport": "stopped", "position_s": 0.0, "underruns": 0, "latency_ms": 0.0,

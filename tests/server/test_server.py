@@ -170,7 +170,7 @@ def test_render_and_session_save_load(loaded, tiny_library):
     second = loaded.answer("/render", "my clip")
     assert first[0] == second[0] == "/done"
     p1, p2 = first[1][1], second[1][1]
-    assert p1 != p2 and p1.endswith("my clip.flac") and p2.endswith("my clip-2.flac")
+    assert p1 != p2 and p1.endswith("my-clip-001.flac") and p2.endswith("my-clip-002.flac")  # one naming scheme
     from pedalboard.io import AudioFile
     with AudioFile(p1) as f:
         assert f.samplerate == 22050 and f.frames > 0
