@@ -225,7 +225,7 @@
       const code = S.brush;
       if (m.get(level, frame) === code) return;
       m.set(level, frame, code); S.view.draw();          // shown at once; the engine's /grid/chunk confirms
-      S.editSentAt = performance.now();
+      S.editSentAt = S.lastEditAt = performance.now();
       send(A.set, [level, frame, code]);
     } else {
       S.brush = m.get(level, frame); updateBrush();

@@ -28,7 +28,7 @@
       this.gainDb = 0;
       this.onChange = () => {};  // (sampleStart, sampleStop, reshaped) after new samples arrived
       this.onEnded = () => {};
-      this.stats = { indexFetches: 0, segmentsFetched: 0, lastFetched: [], syncs: 0 };
+      this.stats = { indexFetches: 0, segmentsFetched: 0, lastFetched: [], syncs: 0, appliedAt: 0 };
       this._syncing = null; this._again = false;
     }
     get available() { return !!(this.paths && this.paths.index && this.paths.segment); }
@@ -79,6 +79,7 @@
       if (reshaped) { lo = 0; hi = this.samples.length; }
       this.onChange(lo, Math.min(hi, this.samples.length), reshaped);
       if (this.playing) this._restart(this.position());   // hear the edit now
+      this.stats.appliedAt = performance.now();
       return true;
     }
     async _segment(i) {
