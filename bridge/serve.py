@@ -361,7 +361,8 @@ class BridgeAudio:
         return {"transport": "playing" if s.get("playing") else "stopped", "position_s": s.get("position_s", 0.0),
                 "underruns": s.get("underruns", 0), "latency_ms": 1000.0 * latency if latency else 0.0,
                 "gain_db": s.get("gain_db", 0.0), "tempo_bpm": s.get("tempo_bpm", 120.0),
-                "link": bool(s.get("link"))}
+                "link": bool(s.get("link")), "host_underflows": s.get("host_underflows", 0),
+                "idle_underruns": s.get("idle_underruns", 0)}
 
     def close(self, timeout_s: float = 10.0) -> bool:
         """Joins the decode thread (it finishes the decode it is in, within `timeout_s`), closes the

@@ -182,7 +182,9 @@ ROUTES: tuple[Route, ...] = (
                    "(share of one core, last second), underruns i, jobs i (running + queued), then "
                    "model_id, levels, frames, codebook_size, version, can_undo, can_redo, position_s, "
                    "gain_db, latency_ms, audio (device name or 'none'), fails_dropped, internal_errors, late_bundles "
-                   "(time-tagged bundles that arrived after their time), tempo_bpm, link", pairs=True),),
+                   "(time-tagged bundles that arrived after their time), tempo_bpm, link, host_underflows (the host's "
+                   "own xrun flags, e.g. when JACK's graph changes), idle_underruns (an empty ring during silence: "
+                   "not heard; underruns counts only blocks missed while audio was expected)", pairs=True),),
           "engine state as key/value pairs", "system"),
     Route("/notify", (_i("on", "1 to receive notifications (progress, grid, heartbeat), 0 to stop",
                          minimum=0, maximum=1),

@@ -188,6 +188,7 @@ class Core:
             "fails_dropped": self.fails_dropped, "internal_errors": self.internal_errors,
             "late_bundles": self.late_bundles, "tempo_bpm": float(audio.get("tempo_bpm", 120.0)),
             "link": int(bool(audio.get("link"))),
+            "host_underflows": int(audio.get("host_underflows", 0)), "idle_underruns": int(audio.get("idle_underruns", 0)),
         }
         return [x for kv in pairs.items() for x in kv]
 
