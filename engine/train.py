@@ -29,6 +29,7 @@ from engine.bundle import Bundle, load_bundle, save_bundle
 from engine.codec import Codec
 from engine.config import Config, adaptive_defaults
 from engine.dataset import MelSet, all_chunks, epoch_crops, mel_set, split_by_file
+from engine.errors import InputError
 from engine.health import level_health, verdict
 from engine.model import codec_from_tensors, codec_tensors, new_model_id, utc_now
 from engine.quantizer import DROPPED
@@ -310,6 +311,17 @@ def _save_checkpoint(path: Path | None, codec, optimizer, state: _TrainState, co
 
 
 def _load_checkpoint(path: Path, codec, optimizer) -> _TrainState:
+    """The saved state, or InputError in one sentence when the checkpoint is of another run or shape."""
+    try:
+        return _read_checkpoint(path, codec, optimizer)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"{path}: checkpoint does not fit this run ({type(e).__name__}: {str(e)[:120]}); "
+                         "delete it to train from the beginning") from None
+
+
+def _read_checkpoint(path: Path, codec, optimizer) -> _TrainState:
     ckpt = load_bundle(path)
     codec_from_tensors(codec, ckpt.tensors["codec"])
     template = optimizer.state_dict()

@@ -112,3 +112,18 @@ def test_kill_during_a_session_save_keeps_the_previous_session(tmp_path):
     assert path.read_bytes() == good
     restored = load_session(path, "abc")
     assert np.array_equal(restored.codes.indices, codes.indices) and restored.n_past == 0
+
+
+def test_a_checkpoint_of_another_shape_is_one_sentence(dev_sets, tiny_config, tiny_model_path, tmp_path):
+    import pytest
+
+    from engine.audio import scan_folder
+    from engine.errors import InputError
+    from engine.train import train_codec
+    checkpoint = tmp_path / "m.distill.ckpt"
+    shutil.copy(tiny_model_path, checkpoint)  # a model, not a checkpoint: no training state in it
+    used, skipped = scan_folder(dev_sets / "dev-tiny-5", tiny_config.audio.sample_rate)
+    with pytest.raises(InputError) as e:
+        train_codec(used, skipped, tiny_config, checkpoint_path=checkpoint, resume=True)
+    assert str(e.value) == (f"{checkpoint}: checkpoint does not fit this run (KeyError: 'checkpoint'); "
+                            "delete it to train from the beginning")
