@@ -85,6 +85,15 @@ def parity(codec: Codec, graph: bytes, frames: tuple[int, ...] = PARITY_FRAMES,
     return rows
 
 
+def _worst(rows: list[dict], tolerance: float, what: str) -> dict:
+    """The parity row with the largest difference; ExportError naming it when over `tolerance`."""
+    worst = max(rows, key=lambda r: r["max_abs_diff"])
+    if worst["max_abs_diff"] > tolerance:
+        raise ExportError(f"{what} by {worst['max_abs_diff']:.2e} at {worst['frames']} frames "
+                          f"(batch {worst['batch']}); tolerance {tolerance}")
+    return worst
+
+
 def export_bundle(bundle: Bundle) -> Bundle:
     """Adds (or replaces) the decoder graph and its parity figures; raises ExportError when the
     graph misses the 1e-4 parity target at any tested length."""
@@ -94,10 +103,7 @@ def export_bundle(bundle: Bundle) -> Bundle:
     codec = model.codec.eval()
     graph = export_decoder(codec)
     rows = parity(codec, graph)
-    worst = max(rows, key=lambda r: r["max_abs_diff"])
-    if worst["max_abs_diff"] > PARITY_TOLERANCE:
-        raise ExportError(f"ONNX decoder differs from torch by {worst['max_abs_diff']:.2e} at "
-                          f"{worst['frames']} frames (batch {worst['batch']}); tolerance {PARITY_TOLERANCE}")
+    worst = _worst(rows, PARITY_TOLERANCE, "ONNX decoder differs from torch")
     info = {
         "decoder": DECODER_FILE,
         "model_id": bundle.model_id,  # a retrained codec makes these graphs stale
@@ -133,10 +139,7 @@ def export_prior_graphs(bundle: Bundle) -> tuple[dict[str, bytes], dict]:
     prior = Prior.from_bundle(bundle)
     graphs = export_prior(prior)
     rows = prior_parity(prior, graphs)
-    worst = max(rows, key=lambda r: r["max_abs_diff"])
-    if worst["max_abs_diff"] > PRIOR_TOLERANCE:
-        raise ExportError(f"ONNX prior differs from torch by {worst['max_abs_diff']:.2e} in its logits at "
-                          f"{worst['frames']} frames (batch {worst['batch']}); tolerance {PRIOR_TOLERANCE}")
+    worst = _worst(rows, PRIOR_TOLERANCE, "ONNX prior differs from torch in its logits")
     spec = prior.spec
     info = {"step": STEP_FILE, "depth": DEPTH_FILE, "prior_digest": prior_digest(bundle.tensors["prior"]),
             "levels": spec.levels, "codebook_size": spec.codebook_size, "dim": spec.dim, "layers": spec.layers,

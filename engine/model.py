@@ -7,18 +7,18 @@ evaluation, encoding, export and scripts.
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import datetime, timezone
 
 import numpy as np
 import torch
 
 from engine.audio import Audio
-from engine.bundle import Bundle, BundleError, load_bundle
+from engine.bundle import Bundle, BundleError
 from engine.codec import Codec
 from engine.codes import Codes, CodesError
 from engine.config import Config
 from engine.mel import Mel, mel_spectrogram
+from engine.runtime import BundleModel
 
 
 def codec_tensors(codec: Codec) -> dict[str, np.ndarray]:
@@ -49,27 +49,16 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Model:
-    """A loaded bundle with its torch codec in eval mode."""
+class Model(BundleModel):
+    """A loaded bundle with its torch codec in eval mode (`load`, `model_id`, `code_frame_rate_hz`
+    from `engine.runtime.BundleModel`)."""
 
     def __init__(self, bundle: Bundle):
         if "codec" not in bundle.tensors:
             raise BundleError("the model file has no codec weights")
-        self.bundle = bundle
+        super().__init__(bundle)
         self.config: Config = bundle.config
         self.codec = codec_from_tensors(Codec(self.config.audio, self.config.codec), bundle.tensors["codec"]).eval()
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "Model":
-        return cls(load_bundle(path))
-
-    @property
-    def model_id(self) -> str:
-        return self.bundle.model_id
-
-    @property
-    def code_frame_rate_hz(self) -> float:
-        return self.config.audio.frame_rate_hz / self.config.codec.time_stride
 
     @torch.no_grad()
     def encode_mel(self, mel: Mel) -> Codes:

@@ -164,19 +164,16 @@ class LiveDecoder:
         return LiveLoop(self, codes)
 
 
-class LiveModel:
-    """A loaded bundle as `distill serve` holds it: what the live path reads (config, model id, code
-    frame rate, codebooks) without torch. Anything else a `engine.model.Model` offers (encode,
-    decode, render, the codec itself) is forwarded to one built on first use, which imports torch
-    then and only then (encoding audio, perceptual moves, offline renders without the ONNX path)."""
+class BundleModel:
+    """A loaded bundle: its config, model id and code frame rate (shared by `LiveModel` and the
+    torch `engine.model.Model`)."""
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.config = bundle.config
-        self._torch_model = None
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "LiveModel":
+    def load(cls, path: str | os.PathLike):
         return cls(load_bundle(path))
 
     @property
@@ -186,6 +183,17 @@ class LiveModel:
     @property
     def code_frame_rate_hz(self) -> float:
         return self.config.audio.frame_rate_hz / self.config.codec.time_stride
+
+
+class LiveModel(BundleModel):
+    """A loaded bundle as `distill serve` holds it: what the live path reads (config, model id, code
+    frame rate, codebooks) without torch. Anything else a `engine.model.Model` offers (encode,
+    decode, render, the codec itself) is forwarded to one built on first use, which imports torch
+    then and only then (encoding audio, perceptual moves, offline renders without the ONNX path)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        super().__init__(bundle)
+        self._torch_model = None
 
     def codebook_vectors(self) -> np.ndarray:
         """Per-level codebooks in codebook space, read from the weights. # [Q, K, d]"""
