@@ -22,15 +22,15 @@ from bridge.tempo import Tempo
 from engine.audio import save_audio
 from engine.clips import CUT_FADE_S, MAX_GAIN_DB, clip_name, finish, fit_length, unique_clip_path  # noqa: F401
 from engine.errors import InputError
+from engine.facts import RENDER_FORMATS, check_bit_depth
 from engine.server.ports import check_render_size
 
-FORMATS = ("wav", "flac", "aiff")
-BIT_DEPTHS = (16, 24, "float")
+FORMATS = RENDER_FORMATS
 
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """How to write a clip: format, bit depth (16, 24 or "float" = 32-bit float, wav only), rate, length."""
+    """How to write a clip: format, bit depth (16, 24 or 32 = float, wav only; "float" is read as 32), rate, length."""
 
     format: str = "wav"
     bit_depth: int | str = 24
@@ -47,10 +47,7 @@ class ClipSpec:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise InputError(f"format {self.format!r}: expected one of {', '.join(FORMATS)}")
-        if self.bit_depth not in BIT_DEPTHS and self.bit_depth != 32:
-            raise InputError(f"bit_depth {self.bit_depth!r}: expected 16, 24 or 'float' (32-bit float)")
-        if self.format != "wav" and self.bit_depth in ("float", 32):  # pedalboard writes float to wav only
-            raise InputError(f"bit_depth 'float': {self.format} is written as 16 or 24-bit here; use wav for float")
+        object.__setattr__(self, "bit_depth", check_bit_depth(self.bit_depth, self.format))
         if not 8000 <= int(self.sample_rate) <= 192000:
             raise InputError(f"sample_rate {self.sample_rate}: expected 8000-192000")
         if self.duration_s is not None and self.bars is not None:
@@ -107,9 +104,9 @@ def render_clip(samples, sample_rate: int, clips_dir: str | os.PathLike, spec: C
     audio = render_audio(samples, sample_rate, spec, chain, copy_chain)
     if spec.bit_depth in (16, 24):
         audio = np.clip(audio, -1.0, 1.0)  # integer formats: clip rather than wrap
-    path = unique_path(clips_dir, spec.name, spec.format)
+    path = unique_clip_path(clips_dir, spec.name, spec.format)
     try:
-        save_audio(path, audio, int(spec.sample_rate), bit_depth="float" if spec.bit_depth == 32 else spec.bit_depth)
+        save_audio(path, audio, int(spec.sample_rate), bit_depth=spec.bit_depth)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -340,7 +340,7 @@ class BridgeAudio:
         mix = mix_layers([(samples, 0.0), *zip(self._decoded_layers(layers), (g for _, g in layers))])
         progress(0.6, "rendering through the effect chain")
         return self.bridge.render(mix, rate, clips_dir=str(folder), format=settings.format,
-                                  bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth,
+                                  bit_depth=settings.bit_depth,
                                   out_sample_rate=settings.sample_rate, duration_s=settings.duration_s,
                                   bars=settings.bars, loop=True,
                                   loudness_lufs=NORMALIZE_LUFS if settings.normalize else None, name=Path(name).name)

@@ -239,7 +239,7 @@ def save_audio(path: str | os.PathLike, audio: Audio | np.ndarray, sample_rate: 
                bit_depth: int | str = 16) -> Path:
     """Writes mono or [C, T] audio atomically (temp file + rename); the format follows the suffix.
 
-    `bit_depth` is 16, 24 or "float" (32-bit float).
+    `bit_depth` is 16, 24 or 32 (32 always means float, `engine.facts.BIT_DEPTHS`; "float" is the same).
     """
     if isinstance(audio, Audio):
         samples, sample_rate = audio.samples, audio.sample_rate

@@ -22,18 +22,12 @@ from engine.audio import Audio
 from engine.codes import Codes
 from engine.descriptors import DESCRIPTORS, batch_region_descriptors, region_descriptors
 from engine.edits import EditError, check_region, code_vectors, editable_levels, requantize
+from engine import facts
 from engine.errors import InputError
 from engine.labels import compute_labels, decode_windows, descriptor_table, model_labels, pad_frames
 
-# move name -> (descriptor, direction)
-MOVES = {
-    "brighter": ("centroid_hz", 1), "darker": ("centroid_hz", -1),
-    "louder": ("rms_db", 1), "softer": ("rms_db", -1),
-    "noisier": ("flatness", 1), "tonal": ("pitch_salience", 1),
-    "punchier": ("onset_strength", 1), "smoother": ("spectral_flux", -1),
-}
-# "smoother" lowers spectral flux (all frame-to-frame change) rather than onset strength: a decaying
-# region has no onsets left to remove, but it can still change less.
+# move name -> (descriptor, direction), from the one list of moves (engine/facts.py says why each)
+MOVES = {name: (descriptor, direction) for name, (descriptor, direction, _) in facts.MOVES.items()}
 # The smallest change that counts as a move (and as a success in evaluation), absolute plus a share
 # of the value before: below it a "change" is float noise of the decoder, not something anyone could
 # hear or measure twice. Ratios (flatness, flux) span decades between sounds, so theirs is relative.

@@ -24,22 +24,12 @@ from engine.mel import Mel, analysis_window, mel_to_magnitude
 
 
 def single_thread_blas() -> bool:
-    """Pins numpy's OpenBLAS to one thread (the mel pseudo-inverse is a matrix product): on a loaded
-    2-core machine two BLAS threads made it ~10x slower. Best effort; True when it took effect."""
-    import ctypes
-    from pathlib import Path
-
-    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    for lib in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
-        try:
-            handle = ctypes.CDLL(str(lib))
-        except OSError:
-            continue
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
-            if hasattr(handle, name):
-                getattr(handle, name)(1)
-                return True
-    return False
+    """Limits numpy's BLAS to one thread, process-wide (the mel pseudo-inverse is a matrix product):
+    on a loaded 2-core machine two BLAS threads made it ~10x slower. threadpoolctl finds whichever
+    BLAS numpy loaded (OpenBLAS, MKL, Accelerate, BLIS) on any platform. True when one was limited."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    threadpool_limits(limits=1, user_api="blas")
+    return any(lib["user_api"] == "blas" and lib["num_threads"] == 1 for lib in threadpool_info())
 
 
 class PhaseReconstructor(Protocol):

@@ -329,10 +329,11 @@ class Prior:
         return sum(p.numel() for p in self.net.parameters())
 
     @torch.inference_mode()
-    def log_likelihood(self, codes: np.ndarray) -> np.ndarray:
-        """Mean negative log-likelihood per level of a clip (BOS at its start). codes # [Q, F] -> # [Q] nats"""
-        nll, frames = sequence_nll([codes], self.net)
-        return nll / max(frames, 1)
+    def nll(self, codes: np.ndarray) -> np.ndarray:
+        """Mean negative log-likelihood per level of a clip (BOS at its start), in nats (lower: the
+        prior finds the clip likelier). codes # [Q, F] -> # [Q]"""
+        total, n_frames = sequence_nll([codes], self.net)
+        return total / max(n_frames, 1)
 
 
 class TorchPriorRunner:

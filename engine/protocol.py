@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine import facts
+
 PROTOCOL_VERSION = 1
 MAX_DATAGRAM_BYTES = 8192  # larger datagrams are refused with /fail (commands are short)
 SAFE_UDP_PAYLOAD_BYTES = 1400  # replies are split to stay under one Ethernet MTU
@@ -152,9 +154,17 @@ def _move(name: str, doc: str) -> Route:
                  f"perceptual move: make the region {doc}, keeping the other levels' structure", "move", job=True)
 
 
-MOVES = ("brighter", "darker", "louder", "softer", "noisier", "tonal", "punchier", "smoother")
-_MOVE_DOCS = {"brighter": "brighter", "darker": "darker", "louder": "louder", "softer": "softer",
-              "noisier": "noisier", "tonal": "more tonal", "punchier": "punchier", "smoother": "smoother"}
+MOVES = facts.MOVE_NAMES
+_MOVE_DOCS = {name: phrase for name, (_, _, phrase) in facts.MOVES.items()}
+
+
+def _knob(key: str) -> Arg:
+    """A sampling setting's one argument, its default and range from engine/facts.py."""
+    k = facts.KNOBS[key]
+    return Arg("value", k.type, k.doc, default=k.default, minimum=k.minimum, maximum=k.maximum)
+
+
+_STATUS_DOC = "key/value pairs: " + ", ".join(f"{key} {t} ({doc})" for key, (t, doc) in facts.STATUS_KEYS.items())
 
 _AUDITION_GAIN = _f("gain_db", "its gain (a MIDI note's velocity)", optional=True, default=0.0, minimum=-96.0,
                     maximum=12.0)
@@ -178,13 +188,7 @@ ROUTES: tuple[Route, ...] = (
           (Message("/pong", (Arg("token", "*", "the token sent, if any", optional=True),)),),
           "liveness check; answers at once, even while a job runs", "system"),
     Route("/status", (),
-          (Message("/status", (), "key/value pairs: model s, transport s (stopped|playing), cpu f "
-                   "(share of one core, last second), underruns i, jobs i (running + queued), then "
-                   "model_id, levels, frames, codebook_size, version, can_undo, can_redo, position_s, "
-                   "gain_db, latency_ms, audio (device name or 'none'), fails_dropped, internal_errors, late_bundles "
-                   "(time-tagged bundles that arrived after their time), tempo_bpm, link, host_underflows (the host's "
-                   "own xrun flags, e.g. when JACK's graph changes), idle_underruns (an empty ring during silence: "
-                   "not heard; underruns counts only blocks missed while audio was expected)", pairs=True),),
+          (Message("/status", (), _STATUS_DOC, pairs=True),),
           "engine state as key/value pairs", "system"),
     Route("/notify", (_i("on", "1 to receive notifications (progress, grid, heartbeat), 0 to stop",
                          minimum=0, maximum=1),
@@ -234,15 +238,9 @@ ROUTES: tuple[Route, ...] = (
           (Message("/sampling", (_f("creativity", "temperature"), _i("focus", "top-k, 0 = off"),
                                  _f("diversity", "top-p"))),),
           "current sampling settings", "generate"),
-    Route("/sampling/creativity", (_f("value", "temperature: low repeats the training sounds, high "
-                                               "surprises", minimum=0.05, maximum=2.0, default=0.9),),
-          (_DONE,), "Creativity (temperature) for generation and regeneration", "generate"),
-    Route("/sampling/focus", (_i("value", "top-k: only the K likeliest codes; 0 = off", minimum=0,
-                                 maximum=4096, default=0),),
-          (_DONE,), "Focus (top-k) for generation and regeneration", "generate"),
-    Route("/sampling/diversity", (_f("value", "top-p: the smallest set of codes holding this much "
-                                              "probability", minimum=0.01, maximum=1.0, default=0.95),),
-          (_DONE,), "Diversity (top-p) for generation and regeneration", "generate"),
+    *(Route(f"/sampling/{k.word}", (_knob(k.key),), (_DONE,),
+            f"{k.word.capitalize()} ({k.key.replace('_', '-')}) for generation and regeneration", "generate")
+      for k in facts.SAMPLING_KNOBS),
     Route("/generate", (_f("seconds", "duration", minimum=1.0, maximum=60.0), _SEED),
           (_done(_i("frames", "code frames generated"), _VERSION),),
           "generate a new grid with the prior (undoable)", "generate", job=True),
@@ -370,8 +368,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/render/region", (_s("name", "clip name", max_chars=MAX_NAME_CHARS), _i("frame_start", "first frame", minimum=0),
                              _i("frame_stop", "frame after the last", minimum=1)),
           (_done(_s("path", "the written file")),), "render some frames to a clip file", "render", job=True),
-    Route("/render/settings", (_s("format", "file format", choices=("wav", "flac", "aiff")),
-                               _i("bit_depth", "16, 24 or 32 (32 = float)", minimum=16, maximum=32),
+    Route("/render/settings", (_s("format", "file format", choices=facts.RENDER_FORMATS),
+                               _i("bit_depth", ", ".join(f"{b} ({name})" for b, name in facts.BIT_DEPTHS.items()),
+                                  minimum=min(facts.BIT_DEPTHS), maximum=max(facts.BIT_DEPTHS)),
                                _i("sample_rate", "the DAW's rate", minimum=8000, maximum=192000),
                                _i("normalize", "1 = loudness-normalise", minimum=0, maximum=1)),
           (_DONE,), "file format for later renders", "render"),
@@ -434,6 +433,10 @@ def manifest() -> dict:
             "websocket": {"path": WEBSOCKET_PATH, "message": {"address": "/edit/set", "args": [0, 12, 5]}},
             "sound": dict(SOUND_HTTP),
         },
+        "facts": {"moves": list(facts.MOVE_NAMES), "status_keys": list(facts.STATUS_KEYS),
+                  "sampling": [{"key": k.key, "word": k.word, "default": k.default, "minimum": k.minimum,
+                                "maximum": k.maximum} for k in facts.SAMPLING_KNOBS],
+                  "bit_depths": {str(b): name for b, name in facts.BIT_DEPTHS.items()}},
         "routes": [_route_json(r) for r in ROUTES],
         "notifications": [_message_json(m) for m in NOTIFICATIONS],
         "fail": _message_json(FAIL),

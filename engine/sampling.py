@@ -1,12 +1,13 @@
 """How the prior picks codes: temperature, top-k, top-p, per-level temperature, in plain words.
 
-Plain-word controls (CLI flags, UI knobs, OSC arguments) map one to one onto the sampling settings:
+Plain-word controls (CLI flags, UI knobs, OSC arguments) map one to one onto the sampling settings
+(their defaults and the ranges OSC and the UIs accept are declared once, `engine.facts.SAMPLING_KNOBS`):
 
-| plain word  | setting      | range          | default | what it does to the sound                        |
-|-------------|--------------|----------------|---------|--------------------------------------------------|
-| Creativity  | temperature  | > 0 (0.1-2)    | 0.9     | low: safe, close to the training sounds; high: wilder, noisier |
-| Focus       | top_k        | 0 (off) or >= 1 | 0 (off) | keep only the K likeliest codes at each step; small K = conservative |
-| Diversity   | top_p        | (0, 1]         | 0.95    | keep the likeliest codes that make up this share of probability |
+| plain word  | setting      | what it does to the sound                                         |
+|-------------|--------------|-------------------------------------------------------------------|
+| Creativity  | temperature  | low: safe, close to the training sounds; high: wilder, noisier    |
+| Focus       | top_k        | keep only the K likeliest codes at each step (0: off); small K = conservative |
+| Diversity   | top_p        | keep the likeliest codes that make up this share of probability   |
 
 Sampling runs in numpy on a `numpy.random.Generator`, so a seed reproduces a result exactly.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import InputError
+from engine.facts import KNOBS
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ class Sampling:
     """Validated sampling settings. `level_temperatures`, when given, replaces `temperature` per
     RVQ level (coarse first); a tuple shorter than the level count leaves the rest at `temperature`."""
 
-    temperature: float = 0.9
-    top_k: int = 0  # 0 = off
-    top_p: float = 0.95
+    temperature: float = KNOBS["temperature"].default
+    top_k: int = KNOBS["top_k"].default  # 0 = off
+    top_p: float = KNOBS["top_p"].default
     level_temperatures: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:

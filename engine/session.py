@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import facts
 from engine.atomic import write_text_atomic
 from engine.codes import Codes
 from engine.errors import InputError
@@ -33,7 +34,7 @@ SESSION_FORMAT = "distill-session"
 SESSION_VERSION = 1
 SESSION_SUFFIX = ".session.json"
 MAX_SESSION_BYTES = 64 * 2**20  # an hour-long grid with a long undo history is a few MB
-DEFAULT_SAMPLING = {"temperature": 0.9, "top_k": 0, "top_p": 0.95, "seed": 0}  # as the OSC defaults
+DEFAULT_SAMPLING = facts.DEFAULT_SAMPLING  # a new session's Creativity, Focus, Diversity and seed
 
 
 class SessionError(InputError):

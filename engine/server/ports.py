@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol
 from engine.clips import unique_clip_path  # noqa: F401  (the one clip-naming scheme; OfflineAudio)
 from engine.codes import Codes
 from engine.errors import InputError
+from engine.facts import RENDER_FORMATS, bytes_per_sample, check_bit_depth
 
 
 # A render holds the whole clip in memory a few times over (resampled, through the chain, normalised)
@@ -35,7 +36,7 @@ def check_render_size(frames: int, sample_rate: int, bit_depth: int | str, folde
         raise InputError(f"a render of {frames / sample_rate:.4g} s at {sample_rate} Hz is {frames:,} frames, over "
                          f"the {MAX_RENDER_FRAMES:,}-frame limit ({MAX_RENDER_FRAMES / sample_rate / 60:.3g} minutes "
                          f"at {sample_rate} Hz): render a shorter length or at a lower sample rate")
-    need = frames * channels * (4 if bit_depth in (32, "float") else int(bit_depth) // 8)
+    need = frames * channels * bytes_per_sample(32 if bit_depth == "float" else int(bit_depth))  # "float": 32
     existing = Path(folder).absolute()
     while not existing.exists() and existing != existing.parent:  # the folder is made on the first render
         existing = existing.parent
@@ -58,12 +59,9 @@ class RenderSettings:
     bars: float | None = None  # at the bridge's tempo; wins over duration_s
 
     def __post_init__(self) -> None:
-        if self.format not in ("wav", "flac", "aiff"):
+        if self.format not in RENDER_FORMATS:
             raise InputError(f"render format must be wav, flac or aiff, got {self.format!r}")
-        if self.bit_depth not in (16, 24, 32):
-            raise InputError(f"render bit_depth must be 16, 24 or 32 (float), got {self.bit_depth}")
-        if self.format == "flac" and self.bit_depth == 32:
-            raise InputError("flac cannot hold 32-bit float; use wav or aiff, or 16/24 bits")
+        check_bit_depth(self.bit_depth, self.format)
         if not 8000 <= self.sample_rate <= 192_000:
             raise InputError(f"render sample_rate must be 8000..192000 Hz, got {self.sample_rate}")
 
@@ -187,7 +185,7 @@ class OfflineAudio:
             out = np.clip(out, -1.0, 1.0)
         progress(0.9, "writing")
         return save_audio(unique_clip_path(folder, name, settings.format), Audio(out, settings.sample_rate),
-                          bit_depth="float" if settings.bit_depth == 32 else settings.bit_depth)
+                          bit_depth=settings.bit_depth)
 
     def _decode(self, codes: Codes):
         from engine.runtime import LiveDecoder, LiveDecoderError

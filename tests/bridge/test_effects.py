@@ -10,6 +10,8 @@ from bridge.effects import EffectsChain
 from bridge_helpers import make_signal
 from engine.errors import InputError
 
+BLOCK_SIZES = [1, 64, 65, 512, 8193]  # the style guide's sweep: 1, odd, and one past a power of two
+
 ZAMCOMPX2 = "/usr/lib/vst3/ZamCompX2.vst3"  # stereo only
 ZAMCOMP = "/usr/lib/vst3/ZamComp.vst3"      # mono only
 needs_zam = pytest.mark.skipif(not Path(ZAMCOMPX2).exists(), reason="apt-get install zam-plugins")
@@ -31,7 +33,11 @@ def offline_render() -> tuple[np.ndarray, np.ndarray]:
 
 
 @needs_zam
-@pytest.mark.parametrize("block_size", [64, 65, 256, 512, 2048])
+@pytest.mark.parametrize("block_size", [
+    pytest.param(1, marks=pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+        "a known limit, reported: pedalboard guesses the layout of a (2, 1) stereo block as one channel "
+        "of two samples, so a stereo plugin refuses it; real-time blocks are 16 samples or more"))),
+    *BLOCK_SIZES[1:]])
 def test_streaming_equals_offline(block_size):
     x, offline = offline_render()
     live = EffectsChain.from_dict(CHAIN)

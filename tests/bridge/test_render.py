@@ -95,7 +95,7 @@ def test_bad_specs_are_refused():
         ClipSpec(format="mp4")
     with pytest.raises(InputError, match="bit_depth"):
         ClipSpec(bit_depth=12)
-    with pytest.raises(InputError, match="wav for float"):
+    with pytest.raises(InputError, match="flac cannot hold 32-bit float; use wav"):
         ClipSpec(format="flac", bit_depth="float")
     with pytest.raises(InputError, match="not both"):
         ClipSpec(duration_s=1.0, bars=1)

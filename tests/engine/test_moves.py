@@ -156,7 +156,7 @@ def test_encode_audio_into_the_grid(tiny, dev_sets):
 
 
 def test_regenerate_keeps_outside_and_locked_levels(tiny):
-    from engine.prior import Prior, PriorNet
+    from engine.prior import Prior
     from engine.prior_train import train_prior
 
     model, _, grids, _, _ = tiny
@@ -168,12 +168,13 @@ def test_regenerate_keeps_outside_and_locked_levels(tiny):
     np.testing.assert_array_equal(new.indices[:, :4], codes.indices[:, :4])
     np.testing.assert_array_equal(new.indices[:, 14:], codes.indices[:, 14:])
     np.testing.assert_array_equal(new.indices[1], codes.indices[1])
-    assert not np.array_equal(new.indices[0, 4:14], codes.indices[0, 4:14]) or True  # sampling may repeat
+    # one seed may happen to redraw the same codes; five in a row do not
+    assert any(not np.array_equal(edits.regenerate(codes, prior, 4, 14, seed=s, locked_levels=(1,)).indices[0, 4:14],
+                                  codes.indices[0, 4:14]) for s in range(3, 8))
     again = edits.regenerate(codes, prior, 4, 14, seed=3, locked_levels=(1,))
     np.testing.assert_array_equal(again.indices, new.indices)  # a seed reproduces
     with pytest.raises(InputError):
         edits.regenerate(codes, prior, 4, codes.n_frames + 1)
-    assert PriorNet  # imported to keep the prior API this test relies on visible
 
 
 def test_audition_goes_through_the_live_decoder_once_exported(tiny):

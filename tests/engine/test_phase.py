@@ -74,3 +74,13 @@ def test_eval_phase_tool_scores_every_method() -> None:
     for row in result["methods"].values():
         assert set(row) == {"spectral_convergence", "target_convergence", "lsd_db", "mel_l1", "ms_per_audio_s"}
         assert 0 < row["target_convergence"] < 0.6
+
+
+def test_single_thread_blas_limits_numpy_blas_on_any_platform():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from engine.phase import single_thread_blas
+    threadpool_limits(limits=2, user_api="blas")  # so the check below can fail
+    assert single_thread_blas()
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert blas and all(lib["num_threads"] == 1 for lib in blas)
