@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine import protocol
+from engine import facts, protocol
 from engine.protocol import Arg, Message, Route
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +15,60 @@ REFERENCE_PATH = ROOT / "docs" / "osc.md"
 
 
 def manifest_text() -> str:
-    return json.dumps(protocol.manifest(), indent=1) + "\n"
+    return json.dumps(manifest(), indent=1) + "\n"
+
+
+def manifest() -> dict:
+    """The JSON manifest (`plugin_ui/protocol.json`): every route and notification as plain data."""
+    return {
+        "format": "distill-osc-protocol",
+        "version": protocol.PROTOCOL_VERSION,
+        "conventions": {
+            "done": "/done <address> ...", "fail": "/fail <address> <reason>",
+            "types": {"i": "int32", "f": "float32", "s": "string", "*": "any"},
+            "regions": "half-open [start, stop) in levels and code frames",
+            "max_datagram_bytes": protocol.MAX_DATAGRAM_BYTES, "safe_udp_payload_bytes": protocol.SAFE_UDP_PAYLOAD_BYTES,
+            "grid_chunk_codes": protocol.GRID_CHUNK_CODES, "max_string_bytes": protocol.MAX_STRING_BYTES,
+            "max_name_chars": protocol.MAX_NAME_CHARS, "max_websocket_json_depth": protocol.MAX_WEBSOCKET_JSON_DEPTH,
+            "peer_timeout_s": protocol.PEER_TIMEOUT_S, "max_peers": protocol.MAX_PEERS,
+            "fail_burst": protocol.FAIL_BURST, "fail_per_s": protocol.FAIL_PER_S,
+            "websocket": {"path": protocol.WEBSOCKET_PATH, "message": {"address": "/edit/set", "args": [0, 12, 5]}},
+            "sound": dict(protocol.SOUND_HTTP),
+        },
+        "facts": {"moves": list(facts.MOVE_NAMES), "status_keys": list(facts.STATUS_KEYS),
+                  "sampling": [{"key": k.key, "word": k.word, "default": k.default, "minimum": k.minimum,
+                                "maximum": k.maximum} for k in facts.SAMPLING_KNOBS],
+                  "bit_depths": {str(b): name for b, name in facts.BIT_DEPTHS.items()}},
+        "routes": [_route_json(r) for r in protocol.ROUTES],
+        "notifications": [_message_json(m) for m in protocol.NOTIFICATIONS],
+        "fail": _message_json(protocol.FAIL),
+    }
+
+
+def _arg_json(a: Arg) -> dict:
+    out: dict = {"name": a.name, "type": a.type, "doc": a.doc}
+    if a.optional:
+        out["optional"] = True
+    for key in ("default", "minimum", "maximum", "max_chars"):
+        if getattr(a, key) is not None:
+            out[key] = getattr(a, key)
+    if a.choices:
+        out["choices"] = list(a.choices)
+    return out
+
+
+def _message_json(m: Message) -> dict:
+    out: dict = {"address": m.address, "args": [_arg_json(a) for a in m.args], "doc": m.doc}
+    if m.repeated:
+        out["repeated"] = True
+    if m.pairs:
+        out["pairs"] = True
+    return out
+
+
+def _route_json(r: Route) -> dict:
+    return {"address": r.address, "group": r.group, "doc": r.doc, "job": r.job,
+            "args": [_arg_json(a) for a in r.args], "replies": [_message_json(m) for m in r.replies]}
 
 
 def _arg_sig(a: Arg) -> str:

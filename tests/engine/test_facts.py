@@ -1,11 +1,12 @@
 """Drift tests: each shared fact of engine/facts.py against every place that states it again (the
-route table, the moves, the sampler, the session, the web page, the Pd and Max patches, the docs)."""
+route table, the moves, the sampler, the session, the web page, the Max patch, the docs)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from engine import facts, protocol
+from engine.server import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "plugin_ui" / "web"
@@ -39,7 +40,7 @@ def test_sampling_defaults_and_ranges_are_one_table():
 
 
 def test_status_keys_are_declared_once():
-    assert list(facts.STATUS_KEYS) == protocol.manifest()["facts"]["status_keys"]
+    assert list(facts.STATUS_KEYS) == reference.manifest()["facts"]["status_keys"]
     doc = protocol.ROUTES_BY_ADDRESS["/status"].replies[0].doc
     assert all(f"{key} {t} (" in doc for key, (t, _) in facts.STATUS_KEYS.items())
 
