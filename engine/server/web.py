@@ -120,14 +120,18 @@ class WebEndpoint:
 
     async def _sound(self, path: str, request: Request) -> Response:
         """The grid's decoded sound: the index (JSON), or one segment's float32 samples."""
+        index = path == SOUND_HTTP["index"]
         try:
             decoded = await self.sound.current(self.core)
-            if path == SOUND_HTTP["index"]:
+            if index:
                 body = json.dumps(decoded.index(self.sound.max_s)).encode()
                 return _response(HTTPStatus.OK, body, "application/json")
             i = int(SEGMENT_PATH.match(path).group(1))
             samples = decoded.segment(i)
         except SoundRefused as e:
+            if index:  # an answer, not an error: the page shows why and asks again at the next version
+                body = json.dumps({"version": self.core.state.version, "samples": 0, "etags": [], "refused": str(e)})
+                return _response(HTTPStatus.OK, body.encode(), "application/json")
             return _text(HTTPStatus(e.status), str(e))
         etag = f'"{decoded.etags[i]}"'
         headers = {"ETag": etag, "X-Distill-Version": str(decoded.version)}

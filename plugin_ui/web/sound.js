@@ -29,7 +29,7 @@
       this.onChange = () => {};  // (sampleStart, sampleStop, reshaped) after new samples arrived
       this.onEnded = () => {};
       this.stats = { indexFetches: 0, segmentsFetched: 0, lastFetched: [], syncs: 0, appliedAt: 0 };
-      this._syncing = null; this._again = false;
+      this._syncing = null; this._again = false; this.refused = "";
     }
     get available() { return !!(this.paths && this.paths.index && this.paths.segment); }
     durationS() { return this.sampleRate ? this.samples.length / this.sampleRate : 0; }
@@ -51,12 +51,15 @@
     async _syncOnce() {
       this.stats.indexFetches++;
       const res = await fetch(this.paths.index, { cache: "no-store" });
-      if (!res.ok) {
-        const why = (await res.text()).trim();
-        if (res.status !== 404) this.log(`browser sound: ${why}`, "fail");   // 404: no grid yet
+      if (!res.ok) throw new Error(`${(await res.text()).trim()} (HTTP ${res.status})`);
+      const ix = await res.json();
+      if (ix.refused) {   // no grid yet, or one too long for the page: say why, ask again at the next version
+        if (ix.refused !== this.refused && ix.version > 0) this.log(`browser sound: ${ix.refused}`, "fail");
+        this.refused = ix.refused; this.version = ix.version;
+        if (this.samples.length) { this.stop(); this.samples = new Float32Array(0); this.etags = []; this.onChange(0, 0, true); }
         return false;
       }
-      const ix = await res.json();
+      this.refused = "";
       const reshaped = ix.samples !== this.samples.length || ix.sample_rate !== this.sampleRate ||
         ix.segment_samples !== this.segmentSamples || ix.model_id !== this.modelId;
       if (reshaped) {

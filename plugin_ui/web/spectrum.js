@@ -123,7 +123,11 @@
         this.onSeek((px - g.gutterW + g.scrollX) / g.cellW / g.model.frameRateHz);
       });
     }
-    changed(s0, s1, reshaped) { this.spectrum.update(s0, s1, reshaped); this.grid.draw(); }
+    changed(s0, s1, reshaped) {
+      this.message = this.sound.refused;
+      if (!this.sound.samples.length) this.spectrum.columns = 0; else this.spectrum.update(s0, s1, reshaped);
+      this.grid.draw();
+    }
     /** Called by the grid after each repaint: same columns, same scroll. */
     paint() {
       const g = this.grid, ctx = this.ctx, dpr = window.devicePixelRatio || 1;

@@ -92,6 +92,7 @@ def test_the_engine_serves_the_grids_decoded_sound(served_demo):
         assert get(served_demo.web_port, paths["segment"].format(i=0), {"If-None-Match": headers["ETag"]})[0] == 304
         assert get(served_demo.web_port, paths["segment"].format(i=len(after["etags"])))[0] == 404
         assert get(served_demo.web_port, paths["index"], {"Origin": "http://evil.example"})[0] == 403
+        assert get(served_demo.web_port, "/sound/segment/-1")[0] == 404 and get(served_demo.web_port, "/sound/x")[0] == 404
         assert peer.answer("/undo")[0] == "/done"
     finally:
         peer.close()
@@ -178,3 +179,33 @@ def test_page_plays_the_sound_and_draws_it(served_demo, browser):
     finally:
         page.close()
     assert not problems, "\n".join(problems)
+
+
+def test_sound_refusals_are_sentences():
+    """No model: 'no sound yet'; a grid longer than the bound: refused with its length (the web
+    endpoint turns both into an index with `refused`, and segments into 404 / 413)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from engine.codes import Codes
+    from engine.model import Model
+    from engine.server.sound import GridSound, SoundRefused
+    model = Model.load(DEMO)
+    codes = Codes(np.zeros((4, 200), np.int64), 32, model.code_frame_rate_hz, model.model_id)  # ~4.3 s
+    sound = GridSound(max_s=2.0)
+
+    def current(state):  # on a thread of its own: playwright's sync API keeps a loop running on this one
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, sound.current(SimpleNamespace(state=state))).result(60)
+
+    try:
+        with pytest.raises(SoundRefused) as e:
+            current(SimpleNamespace(model=None, session=None, version=0))
+        assert e.value.status == 404 and "no sound yet" in str(e.value)
+        with pytest.raises(SoundRefused) as e:
+            current(SimpleNamespace(model=model, session=SimpleNamespace(codes=codes), version=1))
+        assert e.value.status == 413 and "4 s long" in str(e.value) and "--device" in str(e.value)
+    finally:
+        sound.close()
+
