@@ -2,7 +2,6 @@
 the origin policy that keeps other web pages out."""
 from __future__ import annotations
 
-import http.client
 import json
 
 import pytest
@@ -10,15 +9,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from engine.server.reference import MANIFEST_PATH
-
-
-def get(port: int, path: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", path, headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
-    r = conn.getresponse()
-    body = r.read()
-    conn.close()
-    return r.status, body, dict(r.getheaders())
+from http_client import get  # noqa: E402  (tests/server is on the path)
 
 
 def test_page_and_manifest_are_served(server):

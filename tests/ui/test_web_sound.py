@@ -5,10 +5,9 @@ edit re-fetches only the segments that changed. Screenshots go to artifacts/ui/ 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import shutil
-import time
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +15,8 @@ import pytest
 from ui_peers import ARTIFACTS, ROOT, OscPeer, drag_select, open_page, start_serve, stop_serve
 
 DEMO = ROOT / "models" / "demo.distill"
+sys.path.insert(0, str(ROOT / "tests" / "server"))
+from http_client import get  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +34,6 @@ def served_demo(tmp_path_factory):
         peer.close()
     yield served
     stop_serve(proc)
-
-
-def get(port: int, path: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", path, headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
-    r = conn.getresponse()
-    body = r.read()
-    conn.close()
-    return r.status, body, dict(r.getheaders())
 
 
 def sound_paths() -> dict:
