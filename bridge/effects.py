@@ -21,11 +21,9 @@ import pedalboard
 
 from bridge.plugins import PluginFolders, load_vst3
 from engine.errors import InputError
+from engine.facts import EFFECT_KINDS
 
-# Built-ins that stream exactly (reset=False equals offline) and whose parameters are plain numbers.
-BUILTINS = ("Gain", "Compressor", "Reverb", "Delay", "Chorus", "LowpassFilter", "HighpassFilter",
-            "Distortion", "Limiter", "Phaser", "Bitcrush", "Clipping", "NoiseGate", "HighShelfFilter",
-            "LowShelfFilter", "PeakFilter", "Invert")
+BUILTINS = EFFECT_KINDS  # pedalboard built-ins that stream exactly (engine/facts.py)
 CHAIN_FORMAT = 1
 PROBE_RATE = 48000
 

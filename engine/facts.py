@@ -1,5 +1,5 @@
 """Facts several parts of Distill state, declared once as data: the perceptual moves, the sampling
-knobs (plain word, default, range), the `/status` keys and the render bit depths (clip names:
+knobs (plain word, default, range), the `/status` keys, the built-in effects and the render bit depths (clip names:
 `engine/clips.py`). The route table (`engine/protocol.py`), the manifest and docs it generates, the moves, the
 sampler, the session, the server and the bridge read them from here; the drift tests
 (tests/engine/test_facts.py) compare the web page and the patches with them.
@@ -79,6 +79,15 @@ STATUS_KEYS: dict[str, tuple[str, str]] = {
     "idle_underruns": ("i", "an empty ring during silence: not heard (underruns counts only blocks missed "
                             "while audio was expected)"),
 }
+
+
+# ------------------------------------------------------------ effects
+# pedalboard's built-ins the chain offers (besides VST3 bundles from the plugin folders): they stream
+# exactly (reset=False equals offline) and their parameters are plain numbers with units in their
+# names (gain_db, cutoff_frequency_hz, delay_seconds), which `/fx/list` reports per slot.
+EFFECT_KINDS = ("Gain", "Compressor", "Reverb", "Delay", "Chorus", "LowpassFilter", "HighpassFilter",
+                "Distortion", "Limiter", "Phaser", "Bitcrush", "Clipping", "NoiseGate", "HighShelfFilter",
+                "LowShelfFilter", "PeakFilter", "Invert")
 
 
 # ------------------------------------------------------------ render files

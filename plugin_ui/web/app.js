@@ -389,7 +389,7 @@
       catch (e) { $("train-state").textContent = `Training stopped: ${e.message}`; }
     });
     bind($("train-cancel"), A.trainCancel, () => send(A.trainCancel));
-    const kinds = ["Gain", "Compressor", "Reverb", "Delay", "Chorus", "HighpassFilter", "LowpassFilter", "Distortion", "Limiter"];
+    const kinds = ((S.protocol.raw || {}).facts || {}).effect_kinds || [];  // engine/facts.py, via the manifest
     for (const k of kinds) $("fx-kind").add(new Option(k, k));
     $("fx-kind").add(new Option("VST3 plug-in (path)...", "vst3"));
     $("fx-kind").onchange = (e) => { $("fx-path").hidden = e.target.value !== "vst3"; };

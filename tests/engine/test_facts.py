@@ -66,3 +66,10 @@ def test_bit_depths_mean_one_thing():
 def test_the_max_patch_offers_every_move_and_no_other():
     text = (ROOT / "plugin_ui" / "max" / "distill.maxpat").read_text()
     assert set(re.findall(r"/move/(\w+)", text)) == set(facts.MOVE_NAMES)
+
+
+def test_effect_kinds_come_from_one_list():
+    from bridge.effects import BUILTINS
+    assert BUILTINS == facts.EFFECT_KINDS == tuple(reference.manifest()["facts"]["effect_kinds"])
+    app = (WEB / "app.js").read_text()
+    assert '"Compressor"' not in app and "facts || {}).effect_kinds" in app  # the page reads them from the manifest
