@@ -23,6 +23,7 @@ import numpy as np
 from bridge.effects import EffectsChain
 from bridge.resample import changed_output_range, resample, resample_region
 from bridge.ring import CallbackTimer, Ring, Waker
+from bridge.schedule import AtTime, FrameClock, TimedCommands
 from engine.errors import InputError
 
 DEVICE_RATES = (44100, 48000, 96000)
@@ -122,6 +123,9 @@ class Player:
         self.ring = Ring(config.ring_blocks * config.block_size, 2)
         self.lead_frames = config.lead_blocks * config.block_size
         self.timer = CallbackTimer()
+        self.clock = FrameClock(config.sample_rate)  # ring frame <-> time, from the callbacks
+        self.timed = TimedCommands()  # control calls made inside `with player.at(unix_s)`
+        self.at = AtTime()
         self.host_underflows = 0  # the host's own xrun flag (status.output_underflow), counted apart
         # A block the callback could not fill counts as an underrun only while audio is expected
         # (playing, or ramping down); an empty ring during silence (before the first play, after a
@@ -260,13 +264,18 @@ class Player:
         self._command(("scene", scene))
 
     def _command(self, command: tuple) -> None:
-        self._commands.append(command)
+        at_s = self.at.current  # inside `with player.at(t)`: wait for t's frame (bridge/schedule.py)
+        if at_s is not None and self.clock.running:
+            self.timed.push(at_s, command)
+        else:
+            self._commands.append(command)
         self._waker.wake()
 
     # ---------------- the audio callback ----------------
     def callback(self, outdata, frames, time_info, status) -> None:
         """sounddevice callback: copy one block out, or silence + underrun. outdata [frames, 2]."""
         started = time.perf_counter()
+        self.clock.stamp(self.ring.read, started)  # the timeline's clock for timed commands
         if status.output_underflow:
             self.host_underflows += 1
         if not self.ring.read_into(outdata):
@@ -347,7 +356,9 @@ class Player:
     def _produce_until_lead(self) -> None:
         block = self.config.block_size
         while self.ring.available() < self.lead_frames and self.ring.space() >= block:
-            self.ring.write(self._render_block())
+            for frames, due in self.timed.segments(self.ring.written, block, self.clock.frame_at):  # cut where timed commands fall
+                self._commands.extend(due)
+                self.ring.write(self._render_block(frames))
 
     def _apply_commands(self) -> None:
         while self._commands:
@@ -378,14 +389,16 @@ class Player:
             self._fade = [self._scene, self._position, 0]
         self._scene, self._position = scene, position
 
-    def _render_block(self) -> np.ndarray:
+    def _render_block(self, n: int | None = None) -> np.ndarray:
+        """The next `n` frames (default one block; fewer when a timed command cuts the block). # [n, 2]"""
         cfg = self.config
-        n = cfg.block_size
+        n = n or cfg.block_size
+        ramp = self._ramp[:n]
         self._apply_commands()
         self._log_frame[self._log_count % len(self._log_frame)] = self.ring.written
         self._log_position[self._log_count % len(self._log_position)] = self._position
         self._log_count += 1
-        dry = self._dry
+        dry = self._dry[:n]
         audible_before = self._transport_gain > 0.0  # a ramp-down block ends at 0 but is heard
         if not self._playing and self._transport_gain == 0.0:
             dry.fill(0.0)  # stopped: the position stays, the effects still ring out
@@ -394,17 +407,18 @@ class Player:
             self._position = mix_scene(self._scene, self._position, dry)
             if self._fade is not None:
                 old_scene, old_position, done = self._fade
-                self._fade[1] = mix_scene(old_scene, old_position, self._old)
+                old = self._old[:n]
+                self._fade[1] = mix_scene(old_scene, old_position, old)
                 total = cfg.frames(cfg.crossfade_ms)
-                w = np.minimum((self._ramp + done) / total, 1.0)  # first sample already > 0
-                dry[:] = self._old + (dry - self._old) * w
+                w = np.minimum((ramp + done) / total, 1.0)  # first sample already > 0
+                dry[:] = old + (dry - old) * w
                 self._fade[2] = done + n
                 if done + n >= total:
                     self._fade = None
             step = 1.0 / cfg.frames(cfg.ramp_ms)
             target = 1.0 if self._playing else 0.0
             if self._transport_gain != target:
-                g = np.clip(self._transport_gain + (step if self._playing else -step) * self._ramp, 0.0, 1.0)
+                g = np.clip(self._transport_gain + (step if self._playing else -step) * ramp, 0.0, 1.0)
                 dry *= g
                 self._transport_gain = float(g[-1])
         self._expect_audio = self._playing or audible_before or self._transport_gain > 0.0
@@ -412,7 +426,7 @@ class Player:
             wet = self.chain.process(dry[None, :], cfg.sample_rate, reset=False) if self.chain.slots else dry[None, :]
         if self._gain != self._gain_target or self._gain != 1.0:
             if self._gain != self._gain_target:
-                g = self._gain + self._gain_step * self._ramp
+                g = self._gain + self._gain_step * ramp
                 g = np.minimum(g, self._gain_target) if self._gain_step > 0 else np.maximum(g, self._gain_target)
                 self._gain = float(g[-1])
             else:

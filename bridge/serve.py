@@ -9,11 +9,14 @@ the device, and if that fails it says so and keeps serving OSC and rendering.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
 import sys
 import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +29,7 @@ from engine.server.app import add_arguments as add_server_arguments
 from engine.server.app import options_from_args, run_server
 from engine.server.ports import NO_DEVICE, OfflineAudio, RenderSettings
 
+AUDITION_CACHE_SAMPLES = 10_000_000  # about 40 MB of decoded auditions (3.5 minutes at 48 kHz)
 HELP = "run the engine in the background: OSC server, web editor and (with --device) live audio"
 
 
@@ -38,6 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument("--midi-in", metavar="NAME", help="MIDI input port (name or a unique part of one; see "
                                                      "--midi-list): notes and CCs play through the session's mapping")
     p.add_argument("--midi-list", action="store_true", help="list the MIDI input ports and exit")
+    p.add_argument("--midi-latency-ms", type=float, default=0.0, metavar="MS",
+                   help="play MIDI input this long after it arrives, on the audio timeline (jitter-free "
+                        "timing like a time-tagged bundle; 50 is safe at the default block size); 0: at once")
     p.add_argument("--link", action="store_true", help="join an Ableton Link session at start (tempo and "
                                                      "start/stop shared with Live; needs aalink)")
     p.add_argument("--plugins-dir", dest="plugins_dirs", action="append", default=[], metavar="DIR",
@@ -61,8 +68,9 @@ def run(args) -> int:
         options = options_from_args(args)
         if getattr(args, "midi_in", None):  # before the device: a wrong name fails at once, in one sentence
             from bridge.midi import MidiInput
+            latency_s = max(0.0, float(getattr(args, "midi_latency_ms", 0.0))) / 1000.0
             midi_in = MidiInput(args.midi_in, lambda address, margs: target and target[0].inject(
-                "MIDI in", address, margs))
+                "MIDI in", address, margs, time.time() + latency_s if latency_s else None))
             print(f"distill serve: MIDI in from {midi_in.describe()}", file=sys.stderr)
         from bridge.plugins import PluginFolders
         folders = PluginFolders.make(getattr(args, "plugins_dirs", ()))
@@ -144,17 +152,38 @@ class BridgeAudio:
         self._main: tuple[Any, int] | None = None  # voice 0's audio as last set: (samples, rate)
         self._layers: list[tuple[Codes, Any]] = []  # decoded layers, reused while their grid is the same
         self._voice_layers: list[tuple[Codes, float]] = []  # the layers as last set, with gains (renders)
+        self._at: float | None = None  # inside `with at(t)`: the Unix time the calls are for
+        self._auditions: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()  # decoded auditions, newest last
+        self._decode_lock = threading.Lock()  # one _decode at a time: the decode thread's, or a cached audition's
         self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
         self._thread.start()
 
     def describe(self) -> str:
         return self.bridge.device["name"] if self.bridge.device else "none"
 
+    @contextlib.contextmanager
+    def at(self, unix_s: float | None):
+        """Calls inside happen at Unix time `unix_s` on the audio timeline (bridge/schedule.py):
+        transport and parameters on that frame, a grid from that frame once it is decoded."""
+        self._at = unix_s
+        try:
+            with self.bridge.player.at(unix_s):
+                yield
+        finally:
+            self._at = None
+
+    def schedule_ahead_s(self) -> float:
+        """How early a timed call must reach the bridge at the latest: before the producer writes
+        its frame, i.e. the ring's lead plus one block (16 ms at 256 frames / 48 kHz)."""
+        cfg = self.bridge.config
+        return (self.bridge.player.lead_frames + cfg.block_size) / cfg.sample_rate
+
     def set_model(self, model: Any, model_path: Path) -> None:
         """The live path decodes with the torch-free ONNX `LiveDecoder` and re-decodes only what an
         edit touches; a bundle without ONNX graphs falls back to the torch decoder (whole grid)."""
         from engine.runtime import LiveDecoder
         self._model, self._loop, self._live = model, None, None
+        self._auditions.clear()
         try:
             self._live = LiveDecoder(model.bundle)
         except InputError as e:
@@ -163,13 +192,22 @@ class BridgeAudio:
     def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
         self._grid = codes
         if self.bridge.device is not None:  # nothing plays without a device: decode when it does
-            self._jobs.put(("grid", codes))
+            self._jobs.put(("grid", codes, self._at))
 
     def audition(self, codes: Codes, gain_db: float = 0.0) -> None:
         if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
         self._require_device()
-        self._jobs.put(("audition", (codes, float(gain_db))))
+        # Decoded before (a MIDI key struck again): start it here, on the dispatcher, unless the
+        # decode thread is busy (it keeps the order of grid and audition changes then).
+        if self._audition_key(codes) in self._auditions and self._jobs.empty() and \
+                self._decode_lock.acquire(blocking=False):
+            try:
+                self._decode("audition", (codes, float(gain_db)))
+            finally:
+                self._decode_lock.release()
+            return
+        self._jobs.put(("audition", (codes, float(gain_db)), self._at))
 
     renders_voices = True  # layered voices are kept (and rendered) even without a device
 
@@ -180,23 +218,24 @@ class BridgeAudio:
             raise InputError("no model loaded: send /model/load NAME first")
         self._voice_layers = list(layers)
         if self.bridge.device is not None and (layers or self._layers):
-            self._jobs.put(("voices", list(layers)))
+            self._jobs.put(("voices", list(layers), self._at))
 
     def _decode_loop(self) -> None:
         while True:
             # coalesce: only the newest request of each kind matters (grid or audition, layers)
             batch = {}
-            kind, payload = self._jobs.get()
+            kind, payload, at = self._jobs.get()
             while True:
                 if kind == "close":
                     return
-                batch["voices" if kind == "voices" else "main"] = (kind, payload)
+                batch["voices" if kind == "voices" else "main"] = (kind, payload, at)
                 if self._jobs.empty():
                     break
-                kind, payload = self._jobs.get()
-            for kind, payload in batch.values():  # the grid before the layers mixed with it
+                kind, payload, at = self._jobs.get()
+            for kind, payload, at in batch.values():  # the grid before the layers mixed with it
                 try:
-                    self._decode(kind, payload)
+                    with self._decode_lock, self.bridge.player.at(at):  # a timed edit: heard from its frame on
+                        self._decode(kind, payload)
                 except Exception as e:
                     print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
 
@@ -208,7 +247,7 @@ class BridgeAudio:
         else:  # audition: the clip replaces the grid until the grid changes or /play
             codes, gain_db = payload
             self._grid_playing = False
-            samples, rate = self._render_samples(codes)
+            samples, rate = self._audition_samples(codes)
             self.bridge.set_loop(None, None)
             self._set_main(samples, rate, gain_db=gain_db)
             self.bridge.seek(0.0)
@@ -239,6 +278,24 @@ class BridgeAudio:
         self.bridge.set_voices([(main_samples, main_rate, 0.0),
                                 *((cached[id(codes)], rate, gain_db) for codes, gain_db in layers)])
 
+    def _audition_samples(self, codes: Codes) -> tuple[Any, int]:
+        """Auditions are decoded once per grid: a MIDI key struck again (or a timed note) plays at
+        once instead of waiting for the decoder. The cache holds at most AUDITION_CACHE_SAMPLES."""
+        key = self._audition_key(codes)
+        hit = self._auditions.get(key)
+        if hit is not None:
+            self._auditions.move_to_end(key)
+            return hit
+        samples, rate = self._render_samples(codes)
+        self._auditions[key] = (samples, rate)
+        while sum(len(v[0]) for v in self._auditions.values()) > AUDITION_CACHE_SAMPLES and len(self._auditions) > 1:
+            self._auditions.popitem(last=False)
+        return samples, rate
+
+    @staticmethod
+    def _audition_key(codes: Codes) -> bytes:
+        return codes.indices.tobytes() + repr(codes.indices.shape).encode()
+
     def _render_samples(self, codes: Codes) -> tuple[Any, int]:
         if self._live is not None:
             return self._live.render(codes), self._live.spec.audio.sample_rate
@@ -267,7 +324,7 @@ class BridgeAudio:
     def play(self) -> None:
         self._require_device()
         if not self._grid_playing and self._grid is not None:
-            self._jobs.put(("grid", self._grid))  # back from an audition
+            self._jobs.put(("grid", self._grid, self._at))  # back from an audition
         self.bridge.play()
 
     def stop(self) -> None:
@@ -362,7 +419,7 @@ class BridgeAudio:
                 "underruns": s.get("underruns", 0), "latency_ms": 1000.0 * latency if latency else 0.0,
                 "gain_db": s.get("gain_db", 0.0), "tempo_bpm": s.get("tempo_bpm", 120.0),
                 "link": bool(s.get("link")), "host_underflows": s.get("host_underflows", 0),
-                "idle_underruns": s.get("idle_underruns", 0)}
+                "idle_underruns": s.get("idle_underruns", 0), "late_commands": int(self.bridge.player.timed.late)}
 
     def close(self, timeout_s: float = 10.0) -> bool:
         """Joins the decode thread (it finishes the decode it is in, within `timeout_s`), closes the
@@ -372,7 +429,7 @@ class BridgeAudio:
         if self._closed:
             return not self.bridge.stuck
         self._closed = True
-        self._jobs.put(("close", None))
+        self._jobs.put(("close", None, None))
         self._thread.join(timeout_s)
         decoder_done = not self._thread.is_alive()
         clean = self.bridge.close() and decoder_done

@@ -104,6 +104,8 @@ class Server:
         roots = Roots.make(o.models_dir, o.clips_dir, o.input_dir)
         self.core = Core(roots, self.audio, self.post, self.handlers, self.log)
         self.core.state.train_overrides = o.train_overrides
+        from engine.server.clock import BundleClock
+        self.core.scheduler = BundleClock(self.core, self.loop, self.audio)  # time-tagged bundles
         osc, self.osc_port = await open_osc(self.core, o.host, o.osc_port, o.reply_port)
         if o.reply_port:  # the reply port hears notifications without asking
             self._subscribe_reply_port(osc, o.reply_port)
@@ -161,14 +163,15 @@ class Server:
             except Exception as e:  # the beat must go on
                 self.log(f"distill serve: heartbeat: {type(e).__name__}: {e}")
 
-    def inject(self, name: str, address: str, args: list) -> None:
+    def inject(self, name: str, address: str, args: list, timetag_s: float | None = None) -> None:
         """A message from a local input (a MIDI port), from any thread: handled on the dispatcher as
-        from a client `name` whose failures are logged (rate-limited like any client's)."""
+        from a client `name` whose failures are logged (rate-limited like any client's). With
+        `timetag_s` it goes through the bundle clock like a time-tagged OSC bundle."""
         def handle() -> None:
             def send(reply: str, reply_args: list) -> None:
                 if reply == "/fail":
                     self.log(f"distill serve: {name}: {reply_args[0]} failed: {reply_args[1]}")
-            self.core.handle(self.core.client(("local", name), lambda: send, pinned=True), address, args)
+            self.core.receive(self.core.client(("local", name), lambda: send, pinned=True), timetag_s, address, args)
         self.post(handle)
 
     def stop(self) -> None:

@@ -187,7 +187,7 @@ class Core:
             "position_s": float(audio.get("position_s", 0.0)), "gain_db": float(audio.get("gain_db", 0.0)),
             "latency_ms": float(audio.get("latency_ms", 0.0)), "audio": self.audio.describe(),
             "fails_dropped": self.fails_dropped, "internal_errors": self.internal_errors,
-            "late_bundles": self.late_bundles, "tempo_bpm": float(audio.get("tempo_bpm", 120.0)),
+            "late_bundles": self.late_bundles + int(audio.get("late_commands", 0)), "tempo_bpm": float(audio.get("tempo_bpm", 120.0)),
             "link": int(bool(audio.get("link"))),
             "host_underflows": int(audio.get("host_underflows", 0)), "idle_underruns": int(audio.get("idle_underruns", 0)),
         }

@@ -13,7 +13,8 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Protocol
 
 from engine.clips import unique_clip_path  # noqa: F401  (the one clip-naming scheme; OfflineAudio)
 from engine.codes import Codes
@@ -87,6 +88,10 @@ class AudioPort(Protocol):
 
     def link(self, on: bool, start_stop: bool) -> int: ...  # Ableton Link on/off; returns the peers seen
 
+    def at(self, unix_s: float | None) -> ContextManager: ...  # calls inside happen at that time (clock.py)
+
+    def schedule_ahead_s(self) -> float: ...  # how early before its time a timed call must be made
+
     def seek(self, position_s: float) -> None: ...
 
     def gain(self, gain_db: float) -> None: ...
@@ -145,6 +150,12 @@ class OfflineAudio:
     def set_voices(self, layers: list[tuple[Codes, float]]) -> None:
         if layers:
             raise InputError(self.reason)
+
+    def at(self, unix_s: float | None) -> ContextManager:
+        return nullcontext()  # nothing plays: a timed call is as good as an immediate one
+
+    def schedule_ahead_s(self) -> float:
+        return 0.0
 
     def gain(self, gain_db: float) -> None:
         self._gain_db = float(gain_db)  # applied to renders
