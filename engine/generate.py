@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 import numpy as np
 
 from engine.errors import InputError
-from engine.sampling import Sampling, filtered_probs, sample
+from engine.sampling import Sampling, filtered_probs, hold_calibrated_probs, sample
 
 if TYPE_CHECKING:  # either prior generates; neither is imported here (the ONNX one keeps torch out)
     from engine.live_prior import LivePrior
@@ -132,6 +132,7 @@ class _State:
     def __init__(self, prior: Any, batch: int) -> None:
         self.prior, self.batch = prior, batch
         self.runner = prior.runner(batch)
+        self.prev: np.ndarray | None = None  # the last frame read or chosen # [B, Q]; None after BOS
 
     @property
     def hidden(self):
@@ -149,10 +150,14 @@ class _State:
         else:
             inputs = context[:, -window:].T[None]
         self.runner.prefill(np.ascontiguousarray(np.repeat(inputs, self.batch, axis=0), dtype=np.int64))
+        has_codes = context is not None and context.shape[1] > 0
+        self.prev = np.repeat(context[None, :, -1], self.batch, axis=0).astype(np.int64) if has_codes else None
 
     def fork(self, batch: int) -> None:
         """Repeats a batch-1 state `batch` times: candidates that share one context."""
         self.runner.fork(batch)
+        if self.prev is not None:
+            self.prev = np.repeat(self.prev[:1], batch, axis=0)
         self.batch = batch
 
     def step(self, frame: np.ndarray) -> None:
@@ -165,6 +170,8 @@ class _State:
         runner, q_levels = self.runner, self.prior.levels
         out = np.zeros((self.batch, q_levels, n_frames), dtype=np.int64)
         temps = [sampling.temperature_for(q) for q in range(q_levels)]
+        untempered = [t == 1.0 and sampling.top_k == 0 and sampling.top_p == 1.0 for t in temps]
+        prev = self.prev
         for t in range(n_frames):
             if _cancelled(cancel):
                 raise GenerationCancelled(f"generation cancelled after {t} of {n_frames} frames")
@@ -174,15 +181,20 @@ class _State:
                     chosen = np.full(self.batch, forced[q, t], dtype=np.int64)
                 else:
                     logits = runner.level_logits(base, q)
-                    chosen = sample(filtered_probs(logits, temps[q], sampling.top_k, sampling.top_p), rng)
+                    if sampling.calibrated_holds and prev is not None and not untempered[q]:
+                        probs = hold_calibrated_probs(logits, temps[q], sampling.top_k, sampling.top_p, prev[:, q])
+                    else:
+                        probs = filtered_probs(logits, temps[q], sampling.top_k, sampling.top_p)
+                    chosen = sample(probs, rng)
                 out[:, q, t] = chosen
                 if q + 1 < q_levels:
                     base = runner.add_level(base, q, chosen)
+            prev = out[:, :, t]
             if t + 1 < n_frames:
                 self.step(out[:, :, t])
             if progress is not None and ((t + 1) % PROGRESS_EVERY_FRAMES == 0 or t + 1 == n_frames):
                 progress(t + 1, n_frames)
-        self.last = out[:, :, -1]
+        self.last = self.prev = out[:, :, -1]
         return out
 
     def score(self, following: np.ndarray) -> np.ndarray:
