@@ -80,7 +80,7 @@ def _record_fx(core: Core, op: str) -> None:
 
 
 @TABLE.handles("/fx/add")
-def fx_add(core: Core, client: Client, args: Args) -> Replies:
+def fx_add(core: Core, client: Client, args: Args) -> Job:
     effect, slot = args_or_defaults("/fx/add", args)
     if (effect.endswith(".vst3") or "/" in effect) and not Path(effect).is_absolute():
         raise InputError(f"VST3 plugin {effect!r}: give the absolute path of a .vst3 bundle in a plugin folder")
@@ -153,12 +153,12 @@ def _render_job(core: Core, address: str, name: str, codes) -> Job:
 
 
 @TABLE.handles("/render")
-def render(core: Core, client: Client, args: Args) -> Replies:
+def render(core: Core, client: Client, args: Args) -> Job:
     return _render_job(core, "/render", args[0], core.state.require_session().codes)
 
 
 @TABLE.handles("/render/region")
-def render_region(core: Core, client: Client, args: Args) -> Replies:
+def render_region(core: Core, client: Client, args: Args) -> Job:
     name, f0, f1 = args
     codes = core.state.require_session().codes
     if not 0 <= f0 < f1 <= codes.n_frames:

@@ -107,7 +107,7 @@ def model_list(core: Core, client: Client, args: Args) -> Job:
 
 
 @TABLE.handles("/model/load")
-def model_load(core: Core, client: Client, args: Args) -> Replies:
+def model_load(core: Core, client: Client, args: Args) -> Job:
     return load_job(core, model_path(core, args[0]))
 
 
@@ -246,7 +246,7 @@ def session_save(core: Core, client: Client, args: Args) -> Replies:
 
 
 @TABLE.handles("/session/load")
-def session_load(core: Core, client: Client, args: Args) -> Replies:
+def session_load(core: Core, client: Client, args: Args) -> Job:
     from engine.session import load_session
     path = session_path(core, args[0] if args else None)
     model_id = core.state.model.model_id
