@@ -82,9 +82,9 @@ def load_training_data(request: TrainRequest, log: Log | None = _stderr) -> tupl
 
 def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = None,
                 progress: Callable[[dict], None] | None = None, stop: Callable[[], bool] | None = None,
-                log: Log = _stderr) -> dict:
+                log: Log = _stderr, prior_progress: Callable[[dict], None] | None = None) -> dict:
     """Trains and writes `request.out`; returns the training report. `progress(row)` gets each
-    codec epoch's row; `stop()` true ends the run with `engine.train.TrainingInterrupted` (a
+    codec epoch's row, `prior_progress(row)` each evaluation of the prior (step, train_loss, ...); `stop()` true ends the run with `engine.train.TrainingInterrupted` (a
     checkpoint stays for `resume`) and nothing is written."""
     from engine.bundle import save_bundle
     from engine.train import TrainingInterrupted, train_codec
@@ -96,7 +96,7 @@ def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = 
     bundle = result.bundle
     if request.prior:
         log("distill train: prior")
-        bundle = _with_prior(bundle, result, config)
+        bundle = _with_prior(bundle, result, config, prior_progress)
     log("distill train: code labels")
     bundle = _labelled(bundle, result)
     if request.export:
@@ -110,12 +110,16 @@ def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = 
     return bundle.meta["report"]
 
 
-def _with_prior(bundle, result, config):
+def _with_prior(bundle, result, config, progress=None):
     """The prior, trained on the codec's split; its evaluations kept in the report (for loss.png)."""
     from engine.prior_train import prior_finishing_step
     history: list[dict] = []
-    out = prior_finishing_step(bundle, result, config, progress=lambda row: history.append(
-        {k: row.get(k) for k in ("step", "train_loss", "val_perplexity", "elapsed_s")}))
+
+    def evaluated(row: dict) -> None:
+        history.append({k: row.get(k) for k in ("step", "train_loss", "val_perplexity", "elapsed_s")})
+        if progress is not None:
+            progress(row)
+    out = prior_finishing_step(bundle, result, config, progress=evaluated)
     report = dict(out.meta.get("report", {}))
     report["prior_training"] = {**report.get("prior_training", {}), "history": history}
     return out.with_meta(report=report)

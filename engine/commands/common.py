@@ -45,8 +45,10 @@ class ProgressLine:
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """Ends the line; later calls (and rows) print nothing."""
         if self.enabled:
             print(file=sys.stderr)
+        self.enabled = self.plain = False
 
 
 PROGRESS_DELAY_ENV = "DISTILL_PROGRESS_DELAY_S"  # seconds before a bar appears (default 1; 0: at once)
@@ -94,11 +96,15 @@ class Progress:
         self.update(self.done, message)
 
     def close(self) -> None:
+        """Draws the bar full if it was shown; later calls do nothing."""
         if self.quiet:
             return
+        self.quiet = True  # closed: nothing more is drawn
         self.done = self.total
         if self._shown:
+            self.quiet = False
             self._draw(final=True)
+            self.quiet = True
             if self.tty:
                 print(file=self.stream, flush=True)
 
@@ -117,6 +123,8 @@ class Progress:
             return
         fraction = self.done / self.total
         tenth = int(fraction * 10)
+        if final and not self.tty and self._last_tenth == 10:
+            return  # a log already has the full bar
         if self.tty and not final and now - self._last_draw < 0.1:
             return  # at most ten redraws a second
         if not self.tty and not final and tenth == self._last_tenth and self._shown and now - self._last_draw < 10:
@@ -126,7 +134,7 @@ class Progress:
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0.0
         count = f" {self.done:g}/{self.total:g}" if float(self.total).is_integer() else ""
         text = (f"{self.label} [{'#' * filled}{'-' * (self.WIDTH - filled)}] {fraction:4.0%}{count}"
-                f" {self.message}".rstrip() + f"  {elapsed:.0f}s" + ("" if final else f" eta {eta:.0f}s"))
+                f" {self.message}".rstrip() + f"  {elapsed:.0f}s" + ("" if final or fraction >= 1 else f" eta {eta:.0f}s"))
         if self.tty:
             print("\r" + text.ljust(100), end="", file=self.stream, flush=True)
         else:

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.commands.common import ProgressLine, print_json
+from engine.commands.common import Progress, ProgressLine, print_json
 from engine.pipeline import TrainRequest, load_training_data, train_model
 from engine.train import TrainingInterrupted
 
@@ -46,8 +46,18 @@ def run(args) -> int:
     if args.resume:
         print(f"distill train: resuming from {checkpoint}" if checkpoint.exists() else
               f"distill train: no checkpoint at {checkpoint}; starting from the beginning", file=sys.stderr)
+    prior_bar = Progress("distill train: prior", total=config.prior.max_steps, quiet=args.json)
+
+    def prior_row(row: dict) -> None:
+        bar.close()  # the codec's line is done once the prior reports
+        prior_bar.update(row["step"], f"step {row['step']} loss {row['train_loss']:.3f}")
+    def log(text: str) -> None:  # the pipeline's step lines end the bar before them
+        if prior_bar.done:
+            prior_bar.close()
+        print(text, file=sys.stderr, flush=True)
     try:
-        report = train_model(request, (used, skipped, config), progress=bar)
+        report = train_model(request, (used, skipped, config), progress=bar, log=log, prior_progress=prior_row)
+        prior_bar.close()
     except TrainingInterrupted as e:
         bar.close()
         print(f"distill train: {e}", file=sys.stderr)
