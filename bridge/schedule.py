@@ -22,8 +22,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-CLOCK_WINDOW = 128  # callbacks the epoch is the minimum over (0.7 s at 256 frames / 48 kHz): long
-#                     enough that some callback in it was on time, short enough to follow a shift
+CLOCK_WINDOW = 16  # callbacks the epoch is the minimum over (85 ms at 256 frames / 48 kHz): long
+#                    enough that one of them was on time, short enough to follow a shift at once (a
+#                    cycle JACK skipped for us, an underrun: every later frame is heard a block later)
 
 
 class FrameClock:

@@ -72,7 +72,7 @@ STATUS_KEYS: dict[str, tuple[str, str]] = {
     "audio": ("s", "the device's name, or 'none'"),
     "fails_dropped": ("i", "/fail replies not sent because of the rate limit"),
     "internal_errors": ("i", "handler bugs caught; 0 in a healthy engine"),
-    "late_bundles": ("i", "time-tagged bundles that arrived after their time"),
+    "late_bundles": ("i", "time-tagged bundles too late to be applied at their time (applied at once)"),
     "tempo_bpm": ("f", "the transport's tempo"),
     "link": ("i", "1 while Ableton Link is on"),
     "host_underflows": ("i", "the host's own xrun flags, e.g. when JACK's graph changes"),

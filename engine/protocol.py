@@ -20,8 +20,11 @@ Conventions (scsynth style):
 - regions are half-open: levels `[level_start, level_stop)`, frames `[frame_start, frame_stop)`,
   in code frames (the grid's columns), levels counted from 0 (the coarsest).
 - addresses are matched exactly (OSC wildcards are not expanded); a bundle's messages are handled
-  in order at its time tag: "immediately" and past tags at once (late ones counted in
-  `/status late_bundles`), future ones when their time comes (engine/server/clock.py, docs/osc.md).
+  in order at its time tag (Unix time on this machine's clock): "immediately" at once; a future
+  tag on the exact audio frame of its time (transport, gains, auditions; a code edit from that
+  frame once decoded), if it arrives at least the ring's lead plus a block (16 ms at the defaults)
+  ahead: stamp 50 ms ahead; later ones are applied at once and counted in `/status late_bundles`
+  (engine/server/clock.py, docs/server.md "Timing").
 - the WebSocket endpoint speaks the same table as JSON: `{"address": "/edit/set", "args": [0, 12, 5]}`
   both ways.
 """

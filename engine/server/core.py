@@ -52,7 +52,7 @@ class Core:
         self.messages = 0
         self.state = ServerState()  # the engine state (dispatcher thread only)
         self.scheduler: Scheduler | None = None  # for time-tagged bundles; None: run them at once
-        self.late_bundles = 0  # time-tagged bundles that arrived after their time (engine/server/clock.py)
+        self.late_bundles = 0  # time-tagged bundles too late for their time (engine/server/clock.py)
         self._cpu = (time.monotonic(), time.process_time(), 0.0)
         self.post = post  # post(fn, *args): run fn on the dispatcher thread (from any thread)
         self.worker = Worker(post, self._job_done, self._job_progress)

@@ -71,9 +71,11 @@ def timetag_jitter_ms() -> dict:
     if not landed.size:
         raise RuntimeError("no play was heard in the recording")
     nearest = stamps[np.abs(landed[:, None] - stamps[None, :]).argmin(axis=1)]
-    errors_ms = np.abs(landed - nearest) * 1000.0
+    signed_ms = (landed - nearest) * 1000.0
+    errors_ms = np.abs(signed_ms)
     return {"value": round(float(np.percentile(errors_ms, 99)), 3), "unit": "ms",
             "median_ms": round(float(np.median(errors_ms)), 3), "max_ms": round(float(errors_ms.max()), 3),
+            "over_1ms": int((errors_ms > 1.0).sum()), "outliers_ms": [round(float(e), 2) for e in signed_ms[errors_ms > 1.0]][:20],
             "plays_heard": int(landed.size), "plays_sent": int(stamps.size), "late_bundles": int(late), "underruns": int(underruns),
             "seconds": SECONDS}
 
