@@ -69,3 +69,41 @@ def test_bridge_tempo_follows_link():
     finally:
         b.close()
     assert b.status()["link"] is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("aalink") is None, reason=LINK_MISSING)
+def test_link_start_stop_sync_follows_a_peer():
+    """A second Link member in this process plays Live's part: its start starts the bridge on the
+    session's next bar, its stop stops it; the bridge's own play reaches the peer."""
+    from bridge.bridge import Bridge
+    heard: list = []
+    peer = LinkClock(240, start_stop=True, on_start_stop=heard.append).start()  # a bar is 1 s
+    b = Bridge(play_audio=False)
+    try:
+        b.set_tempo(240)
+        b.enable_link(start_stop=True)
+        deadline = time.monotonic() + 10
+        while b.link.status()["peers"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b.link.status()["peers"] >= 1, "the two Link members never saw each other"
+        peer.set_playing(True)
+        deadline = time.monotonic() + 3
+        while not b.player.playing and time.monotonic() < deadline:
+            b.player.pull(256)
+            time.sleep(0.02)
+        assert b.player.playing, "the peer's start did not start the bridge"
+        peer.set_playing(False)
+        deadline = time.monotonic() + 3
+        while b.player.playing and time.monotonic() < deadline:
+            b.player.pull(256)
+            time.sleep(0.02)
+        assert not b.player.playing, "the peer's stop did not stop the bridge"
+        heard.clear()
+        b.play()
+        deadline = time.monotonic() + 3
+        while True not in heard and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert True in heard, "the bridge's play did not reach the peer"
+    finally:
+        b.close()
+        peer.stop()

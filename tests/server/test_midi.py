@@ -114,3 +114,25 @@ def test_a_note_without_an_audio_device_answers_with_the_commands_fail(loaded):
     assert fails and fails[0][1][0] == "/audition/region" and "no audio device" in fails[0][1][1]
     assert loaded.answer("/midi/note", 48, 0)[0] == "/done"  # the release
     assert loaded.answer("/midi/note", 128, 1)[0] == "/fail"
+
+
+def test_link_route_joins_and_leaves_a_session(tiny_library, tmp_path):
+    pytest.importorskip("aalink")
+    from bridge.serve import open_bridge_audio
+    from engine.server.app import Server, ServeOptions
+    from osc_client import OscClient
+    audio = open_bridge_audio(None, 48000, 256, tmp_path)  # no device: Link still shares the tempo
+    srv = Server(ServeOptions(osc_port=0, web_port=None, models_dir=tiny_library / "models", clips_dir=tmp_path,
+                              input_dir=tmp_path), audio, log=lambda text: None).start_in_thread()
+    try:
+        client = OscClient(srv.osc_port)
+        reply = client.answer("/link", 1, 1)
+        assert reply[0] == "/done" and reply[1][0] == "/link" and reply[1][1] >= 0, reply
+        assert status(client)["link"] == 1
+        assert client.answer("/link", 0) == ("/done", ["/link", 0])
+        assert status(client)["link"] == 0
+        assert client.answer("/link", 2)[0] == "/fail"
+        client.close()
+    finally:
+        srv.join()
+        audio.close()
