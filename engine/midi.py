@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 
 from engine.errors import InputError
-from engine.protocol import MOVES, ROUTES_BY_ADDRESS
+from engine.facts import MOVE_NAMES as MOVES
+from engine.facts import SAMPLING_KNOBS
 
 OFF_DB = -96.0  # a released voice; the bottom of /voice/gain's range
 
@@ -34,9 +35,9 @@ NOTE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 CC_TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
     **{m: ((), f"amount 0..1 of the move '{m}' on the selection") for m in MOVES},
     "blend": ((), "blend amount 0..1 of the clipboard into the selection"),
-    "creativity": ((), "Creativity (temperature), over its route range"),
+    "creativity": ((), "Creativity (temperature), over its range (engine/facts.py)"),
     "focus": ((), "Focus (top-k) from 0 (off) to the codebook size"),
-    "diversity": ((), "Diversity (top-p), over its route range"),
+    "diversity": ((), "Diversity (top-p), over its range (engine/facts.py)"),
     "voice_gain": (("voice",), "gain of layered voice VOICE (MIDI volume curve, 0 = off)"),
     "gain": ((), "output gain (MIDI volume curve: 127 = 0 dB, 0 = off)"),
 }
@@ -196,9 +197,8 @@ def cc_messages(b: Binding, value: int, grid: Grid) -> list[tuple[str, list]]:
     if b.target == "blend":
         return [("/edit/blend", [*grid.region, round(x, 4)])]
     if b.target in ("creativity", "diversity"):
-        address = f"/sampling/{b.target}"
-        arg = ROUTES_BY_ADDRESS[address].args[0]
-        return [(address, [round(arg.minimum + (arg.maximum - arg.minimum) * x, 4)])]
+        knob = next(k for k in SAMPLING_KNOBS if k.word == b.target)
+        return [(f"/sampling/{b.target}", [round(knob.minimum + (knob.maximum - knob.minimum) * x, 4)])]
     if b.target == "focus":
         return [("/sampling/focus", [round(x * grid.codebook_size)])]
     gain_db = round(velocity_gain_db(value), 3)
