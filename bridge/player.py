@@ -24,6 +24,7 @@ from bridge.effects import EffectsChain
 from bridge.resample import changed_output_range, resample, resample_region
 from bridge.ring import CallbackTimer, Ring, Waker
 from bridge.schedule import AtTime, FrameClock, TimedCommands
+from engine.clips import LOOP_SEAM_MS, seam_envelope
 from engine.errors import InputError
 
 DEVICE_RATES = (44100, 48000, 96000)
@@ -41,6 +42,7 @@ class PlayerConfig:
     ring_blocks: int = 8      # ring capacity in blocks
     ramp_ms: float = 5.0      # play/stop/gain ramps: long enough not to click, short enough to feel instant
     crossfade_ms: float = 5.0  # edits, seeks and loop jumps
+    loop_seam_ms: float = LOOP_SEAM_MS  # the loop's end into its start (0: a hard cut); see mix_scene
 
     def __post_init__(self) -> None:
         if not 8000 <= self.sample_rate <= 192000:
@@ -51,6 +53,8 @@ class PlayerConfig:
             raise InputError(f"lead_blocks {self.lead_blocks}: expected 1..{self.ring_blocks - 1}")
         if not (0 < self.ramp_ms <= 1000 and 0 < self.crossfade_ms <= 1000):
             raise InputError("ramp_ms and crossfade_ms must be in (0, 1000]")
+        if not 0 <= self.loop_seam_ms <= 1000:
+            raise InputError(f"loop_seam_ms {self.loop_seam_ms}: expected 0-1000 ms")
 
     def frames(self, ms: float) -> int:
         return max(1, round(ms * self.sample_rate / 1000))
@@ -91,8 +95,13 @@ def as_mono(samples, field_name: str = "samples") -> np.ndarray:
     return x
 
 
-def mix_scene(scene: Scene, position: int, out: np.ndarray) -> int:
-    """Mixes the voices from `position` into out [n], looping; returns the next position."""
+def mix_scene(scene: Scene, position: int, out: np.ndarray, seam: int = 0) -> int:
+    """Mixes the voices from `position` into out [n], looping; returns the next position.
+
+    The loop seam (`seam` frames, 0: a hard cut): when the loop starts at least `seam` frames into
+    the audio, its last `seam` frames crossfade into the frames just before its start, so the jump
+    back lands where that audio was heading; a loop with nothing before its start (the whole grid)
+    dips instead (`engine.clips.seam_envelope`, the same the renders apply)."""
     out.fill(0.0)
     start, end = scene.bounds()
     if end <= start or not scene.voices:
@@ -102,10 +111,9 @@ def mix_scene(scene: Scene, position: int, out: np.ndarray) -> int:
     i, n = 0, len(out)
     while i < n:
         k = min(n - i, end - position)
-        for voice in scene.voices:
-            seg = voice.samples[position:position + k]
-            if len(seg):
-                out[i:i + len(seg)] += voice.gain * seg
+        _mix_into(scene, position, out[i:i + k])
+        if seam and end - start > 2 * seam:
+            _seam(scene, position, out[i:i + k], start, end, seam)
         i += k
         position += k
         if position >= end:
@@ -113,6 +121,26 @@ def mix_scene(scene: Scene, position: int, out: np.ndarray) -> int:
     return position
 
 
+def _mix_into(scene: Scene, position: int, out: np.ndarray) -> None:
+    for voice in scene.voices:
+        seg = voice.samples[position:position + len(out)]
+        if len(seg):
+            out[:len(seg)] += voice.gain * seg
+
+
+def _seam(scene: Scene, position: int, out: np.ndarray, start: int, end: int, seam: int) -> None:
+    """Applies the loop seam to out [k], the mix of positions [position, position + k)."""
+    k = len(out)
+    if start >= seam:  # audio before the start: crossfade the tail into it
+        a = max(position, end - seam)
+        if a < position + k:
+            j = np.arange(a - (end - seam), position + k - (end - seam))  # 0..seam-1
+            w = ((j + 1) / (seam + 1)).astype(np.float32)
+            pre = np.zeros(len(j), np.float32)
+            _mix_into(scene, start - seam + int(j[0]), pre)
+            out[a - position:] = out[a - position:] * (1.0 - w) + pre * w
+    elif position < start + seam // 2 or position + k > end - seam // 2:
+        out *= seam_envelope(np.arange(position, position + k), start, end, seam)
 class Player:
     """Voices + transport + effects into a ring of stereo blocks at `config.sample_rate`."""
 
@@ -404,11 +432,12 @@ class Player:
             dry.fill(0.0)  # stopped: the position stays, the effects still ring out
             self._fade = None  # nothing audible to fade from; queued scenes must not wait on it
         else:
-            self._position = mix_scene(self._scene, self._position, dry)
+            seam = cfg.frames(cfg.loop_seam_ms) if cfg.loop_seam_ms > 0 else 0
+            self._position = mix_scene(self._scene, self._position, dry, seam)
             if self._fade is not None:
                 old_scene, old_position, done = self._fade
                 old = self._old[:n]
-                self._fade[1] = mix_scene(old_scene, old_position, old)
+                self._fade[1] = mix_scene(old_scene, old_position, old, seam)
                 total = cfg.frames(cfg.crossfade_ms)
                 w = np.minimum((ramp + done) / total, 1.0)  # first sample already > 0
                 dry[:] = old + (dry - old) * w

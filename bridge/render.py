@@ -20,7 +20,8 @@ from bridge.player import as_mono
 from bridge.resample import resample
 from bridge.tempo import Tempo
 from engine.audio import save_audio
-from engine.clips import CUT_FADE_S, MAX_GAIN_DB, clip_name, finish, fit_length, unique_clip_path  # noqa: F401
+from engine.clips import (CUT_FADE_S, MAX_GAIN_DB, clip_name, finish, fit_length, seam_frames,  # noqa: F401
+                          unique_clip_path)
 from engine.errors import InputError
 from engine.facts import RENDER_FORMATS, check_bit_depth
 from engine.server.ports import check_render_size
@@ -81,7 +82,8 @@ def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain 
     False runs `chain` itself (one the caller owns). # [C, T] float32 (C: 1 while the chain is mono)"""
     x = as_mono(samples)
     rate = int(spec.sample_rate)
-    y = fit_length(resample(x, int(sample_rate), rate), spec.target_frames, rate, loop=spec.loop)  # [T]
+    y = fit_length(resample(x, int(sample_rate), rate), spec.target_frames, rate, loop=spec.loop,
+                   seam=seam_frames(rate) if spec.loop else 0)  # [T], loop seams as the live stream plays them
     out = y[None, :]
     if chain is not None and chain.slots:
         out = (chain.fresh_copy() if copy_chain else chain).process(out, rate, reset=True)

@@ -19,6 +19,25 @@ from engine.errors import InputError
 CUT_FADE_S = 0.005  # a cut end fades out over 5 ms so it does not click
 MAX_GAIN_DB = 40.0  # normalising near-silence would only raise noise
 NORMALIZE_LUFS = -14.0  # what /render/settings normalize=1 aims at (streaming services' reference)
+LOOP_SEAM_MS = 10.0  # the loop seam's crossfade: long enough to hide any step, short enough not to smear a hit
+
+
+def seam_frames(sample_rate: int, seam_ms: float = LOOP_SEAM_MS) -> int:
+    return int(round(seam_ms * sample_rate / 1000.0))
+
+
+def seam_envelope(positions: np.ndarray, start: int, end: int, seam: int) -> np.ndarray:
+    """Gain per position of a loop [start, end) with no audio before `start` to crossfade into:
+    the last seam/2 frames before the end fade out and the first seam/2 after the start fade in,
+    so the jump back is a dip of `seam` frames instead of a step. # positions [n] -> [n] float32"""
+    half = seam // 2
+    g = np.ones(len(positions), np.float32)
+    if half < 1 or end - start <= 2 * half:
+        return g
+    head = positions - start
+    tail = end - positions
+    g = np.where(head < half, (head + 1) / (half + 1), g)
+    return np.where(tail <= half, np.minimum(g, tail / (half + 1)), g).astype(np.float32)
 
 
 def clip_name(text: str, format: str = "wav") -> str:
@@ -57,9 +76,19 @@ def mix_layers(layers: list[tuple[np.ndarray, float]]) -> np.ndarray:
     return out
 
 
-def fit_length(samples: np.ndarray, frames: int | None, sample_rate: int, loop: bool = True) -> np.ndarray:
+def fit_length(samples: np.ndarray, frames: int | None, sample_rate: int, loop: bool = True,
+               seam: int = 0) -> np.ndarray:
     """`samples` [T] looped (or padded with silence, `loop=False`) or cut to `frames`; an end that
-    falls inside the audio fades out over CUT_FADE_S. None keeps the length. # [frames]"""
+    falls inside the audio fades out over CUT_FADE_S. None keeps the length. With `loop` and `seam`
+    frames, every pass gets the live stream's loop seam (`seam_envelope`). # [frames]"""
+    if loop and seam and len(samples):
+        n = len(samples) if frames is None else frames
+        period = len(samples)
+        y = np.resize(samples, n).astype(np.float32) * seam_envelope(np.arange(n) % period, 0, period, seam)
+        if n % period and n > period or n < period:
+            fade = min(n, round(CUT_FADE_S * sample_rate))
+            y[n - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        return y
     if frames is None or frames == len(samples):
         return samples
     if frames < len(samples) or (loop and len(samples)):

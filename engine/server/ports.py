@@ -181,10 +181,10 @@ class OfflineAudio:
         progress(0.1, "decoding")
         # The render path of engine/clips.py without the bridge's chain: the live decoder when the
         # model has its graph (what the stream would play), looped or cut, gain, -14 LUFS if asked.
-        from engine.clips import NORMALIZE_LUFS, finish, fit_length
+        from engine.clips import NORMALIZE_LUFS, finish, fit_length, seam_frames
         samples, rate = self._decode(codes)
-        if settings.duration_s is not None:
-            samples = fit_length(samples, int(round(settings.duration_s * rate)), rate, loop=True)
+        frames = None if settings.duration_s is None else int(round(settings.duration_s * rate))
+        samples = fit_length(samples, frames, rate, loop=True, seam=seam_frames(rate))  # the live loop's seams
         if settings.sample_rate != rate:  # the DAW's rate
             from pedalboard.io import StreamResampler
             resampler = StreamResampler(rate, settings.sample_rate, 1)

@@ -97,7 +97,9 @@ def test_transport_ramps_do_not_click_in_the_recording(jack, bridge):
     y = without_underruns(bridge, scenario)
     assert y.max() == pytest.approx(0.5, abs=1e-6) and y.min() == 0.0  # it played, changed level, stopped
     assert np.any(np.isclose(y, 0.5 * 10 ** (-6 / 20), atol=1e-4))
-    assert max_step(y) < 0.5 / 240 * 1.5  # 5 ms ramps (240 frames) everywhere
+    # 5 ms ramps (240 frames) everywhere; where play starts at the loop start the play ramp meets the
+    # loop seam's 5 ms fade-in (bridge/player.py mix_scene) and the two multiply: twice one slope
+    assert max_step(y) < 0.5 / 240 * 2.2
 
 
 def test_an_edit_appears_in_the_recording_soon_after_the_call(jack, bridge):

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from engine.clips import LOOP_SEAM_MS, seam_envelope
 from bridge.player import Player, PlayerConfig
 from bridge.resample import resample
 from bridge.tempo import Tempo
@@ -26,7 +27,8 @@ def test_plays_the_audio_after_a_click_free_ramp_and_loops():
     x = make_signal(0.25)
     y = playing(x).pull(BLOCK * 100)[:, 0]
     ramp = PlayerConfig().frames(5.0)
-    looped = np.tile(x, 3)[:len(y)]
+    looped = np.tile(x, 3)[:len(y)]  # with the loop seam's dip at each pass (test_loop_seams below)
+    looped = looped * seam_envelope(np.arange(len(looped)) % len(x), 0, len(x), PlayerConfig().frames(LOOP_SEAM_MS))
     assert np.array_equal(y[ramp:], looped[ramp:])
     assert np.all(np.abs(y[:ramp]) <= np.abs(looped[:ramp]) + 1e-7)  # faded in, not jumped
     assert y[0] != looped[0] or looped[0] == 0.0
@@ -187,3 +189,44 @@ def test_a_splice_plays_like_the_whole_new_buffer(device_rate):
     assert spliced.scene.voices[0].source[:100].any()
     with pytest.raises(InputError, match="outside"):
         spliced.apply_splice(len(x) - 10, piece)
+
+
+def _ramp_signal(frames: int) -> np.ndarray:
+    return np.linspace(-0.5, 0.5, frames, dtype=np.float32)  # a full-scale step where it loops
+
+
+@pytest.mark.parametrize("seam_ms", [0.0, LOOP_SEAM_MS], ids=["hard cut", "seam"])
+@pytest.mark.parametrize("loop", [None, (1500, 4500)], ids=["whole buffer", "region with audio before it"])
+def test_loop_seams_are_crossfaded_and_keep_the_loop_length(seam_ms: float, loop):
+    """A loop whose end does not meet its start: a hard cut steps by the whole jump (the check can
+    fail); the seam's dip (whole buffer) or crossfade into the audio just before the loop start (a
+    region) leaves no step above a few thousandths, and the loop keeps its length exactly."""
+    x = _ramp_signal(6000)  # steps of 1.7e-4 inside; 0.5 to 1.0 across the seam
+    p = Player(PlayerConfig(block_size=BLOCK, loop_seam_ms=seam_ms))
+    p.set_audio(x, 48000)
+    if loop:
+        p.set_loop_frames(*loop)
+    p.play()
+    start, end = loop or (0, len(x))
+    period = end - start
+    y = p.pull(BLOCK * (5 * period // BLOCK + 1))[:, 0]
+    steady = y[300:]  # past the 5 ms play ramp
+    if seam_ms == 0:
+        assert max_step(steady) > 0.2
+    else:
+        assert max_step(steady) < 0.005
+    np.testing.assert_allclose(steady[period:2 * period], steady[:period], atol=1e-6)  # the same length
+
+
+def test_a_looped_render_has_the_live_streams_seams():
+    """engine.clips.fit_length with a seam dips where the player dips: the rendered loop equals the
+    player's output pass for pass (one render path)."""
+    from engine.clips import fit_length
+    x = _ramp_signal(9000)
+    seam = PlayerConfig().frames(LOOP_SEAM_MS)
+    rendered = fit_length(x, 3 * len(x), 48000, loop=True, seam=seam)
+    p = Player(PlayerConfig(block_size=BLOCK, ramp_ms=0.02))  # a one-frame ramp: compare from frame 1
+    p.set_audio(x, 48000)
+    p.play()
+    y = p.pull(BLOCK * (3 * len(x) // BLOCK + 1))[:, 0][:3 * len(x)]
+    np.testing.assert_allclose(y[1:-500], rendered[1:-500], atol=1e-6)  # the render's end fades out
