@@ -117,3 +117,17 @@ def test_describe_gives_plain_lines_with_warnings():
                       "warnings": ["train perplexity 1.20 ..."]})
     assert lines[0] == "prior: validation perplexity 3.1 / 10.3 per level, train 1.6 / 4.3"
     assert "28%" in lines[1] and "n/a" in lines[1] and lines[2].startswith("  warning: train perplexity")
+
+
+def test_the_budget_counts_cpu_seconds_not_wall_seconds():
+    """A busy machine must not cut the prior short: wall time spent waiting (here: sleeping in the
+    progress callback, 8 x 0.7 s against a 3 s budget) does not count, CPU time does."""
+    import time
+
+    cfg = PriorConfig(**TINY, max_steps=40, eval_every_steps=5, patience_steps=10_000)
+    waited = train_prior(markov_files(6, 0), markov_files(2, 1), K, cfg, seed=0, max_seconds=3.0,
+                         progress=lambda row: time.sleep(0.7))
+    assert waited.stats["steps"] == 40 and waited.stats["stopped_by"] == "max_steps"
+    assert waited.stats["train_s"] > 3.0 > waited.stats["cpu_s"]
+    spent = train_prior(markov_files(6, 0), markov_files(2, 1), K, cfg, seed=0, max_seconds=0.0)
+    assert spent.stats["stopped_by"] == "time" and spent.stats["steps"] < 40
