@@ -142,9 +142,12 @@ def test_page_plays_the_sound_and_draws_it(served_demo, browser):
         page.fill("#brush-code", "3")
         page.dispatch_event("#brush-code", "input")
         page.click("#op-fill")
-        page.wait_for_function(f"Distill.state.sound.stats.syncs > {syncs} && Distill.state.sound.stats.lastFetched.length > 0",
-                               timeout=30000)
-        fetched = page.evaluate("Distill.state.sound.stats.lastFetched")
+        # read the fetched list in the same evaluation that sees it: a later sync with nothing to fetch
+        # (a second notification of the same edit) empties lastFetched again
+        fetched = page.wait_for_function(
+            f"""(() => {{ const s = Distill.state.sound.stats;
+                return s.syncs > {syncs} && s.lastFetched.length > 0 ? s.lastFetched.slice() : null; }})()""",
+            timeout=30000).json_value()
         assert 0 < len(fetched) < segments, (fetched, segments)
         page.wait_for_timeout(200)
         after = spectrogram_columns(page, 0, frames)
