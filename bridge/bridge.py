@@ -17,6 +17,7 @@ from bridge.effects import EffectsChain
 from bridge.plugins import PluginFolders
 from bridge.player import Player, PlayerConfig
 from bridge.render import ClipSpec, clip_name, render_clip
+from bridge.link_lock import LinkLock
 from bridge.tempo import LinkClock, Tempo
 from engine.clips import mix_layers
 from engine.errors import InputError
@@ -58,6 +59,7 @@ class Bridge:
         self._stream = None
         self.jack_ports: list[str] = []  # e.g. ["distill:out_0", "distill:out_1"] on JACK
         self.link: LinkClock | None = None
+        self._link_lock: LinkLock | None = None  # re-aligns the playing loop every bar while Link is on
         self.plugin_folders = plugin_folders or PluginFolders.make()
         self._fx_lock = threading.Lock()  # one structural chain change at a time
         self._render_lock = threading.Lock()
@@ -193,6 +195,7 @@ class Bridge:
         if self.link is None:
             self.link = LinkClock(bpm or self.tempo.bpm, float(self.tempo.beats_per_bar), start_stop,
                                   self._link_start_stop).start()
+            self._link_lock = LinkLock(self).start()
 
     def _link_start_stop(self, playing: bool) -> None:
         """Link's thread: a peer started or stopped the session (our own changes echo back: ignored)."""
@@ -202,6 +205,9 @@ class Bridge:
             self.player.stop()
 
     def disable_link(self) -> None:
+        if self._link_lock is not None:
+            self._link_lock.stop()
+            self._link_lock = None
         if self.link is not None:
             self.link.stop()
             self.link = None
@@ -335,6 +341,8 @@ class Bridge:
         period_s = cfg.block_size / cfg.sample_rate
         stream = self._stream
         link = self.link.status() if self.link is not None else None
+        if link is not None:  # bar lines where the loop was moved back onto the session's phase
+            link["align_slips"] = self.player.align_slips
         if link is not None and abs(link["tempo_bpm"] - self.tempo.bpm) > 1e-6:
             self.tempo = Tempo(round(link["tempo_bpm"], 6), self.tempo.beats_per_bar)  # a peer changed it
         return {

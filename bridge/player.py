@@ -160,6 +160,8 @@ class Player:
         # stop) is counted apart, so `underruns` is what a listener could hear.
         self.underruns = 0
         self.idle_underruns = 0
+        self.align_slips = 0  # Link bar lines where the loop was off and was moved (crossfaded)
+        self.last_align_off_frames = 0  # how far off it was at the last bar line checked
         self._expect_audio = False  # assigned by the producer: the state of the newest block
         self._waker = Waker()
         self._commands: deque = deque()
@@ -263,6 +265,12 @@ class Player:
         if frame < 0:
             raise InputError(f"seek: position {frame} frames is negative")
         self._command(("seek", int(frame)))
+
+    def align_frames(self, frame: int, tolerance_frames: int) -> None:
+        """Seeks to `frame` (crossfaded) unless the loop is already within `tolerance_frames` of it
+        there, on the circle of the loop: Link's bar-line re-alignment (bridge/link_lock.py), made
+        inside `with at(bar_time)` so the comparison happens on the bar line's own frame."""
+        self._command(("align", int(frame), int(tolerance_frames)))
 
     def set_gain_db(self, gain_db: float) -> None:
         if not -120.0 <= float(gain_db) <= 24.0:
@@ -392,7 +400,7 @@ class Player:
         while self._commands:
             command = self._commands[0]
             kind = command[0]
-            if kind in ("scene", "seek") and self._fade is not None:
+            if kind in ("scene", "seek", "align") and self._fade is not None:
                 return  # one crossfade at a time: this one waits for the next block
             self._commands.popleft()
             if kind == "scene":
@@ -401,6 +409,8 @@ class Player:
                 self._start_fade(command[1], self._position)
             elif kind == "seek":
                 self._start_fade(self._scene, command[1])
+            elif kind == "align":
+                self._align(command[1], command[2])
             elif kind == "play":
                 self._playing = True
             elif kind == "stop":
@@ -408,6 +418,17 @@ class Player:
             elif kind == "gain":
                 self._gain_target = command[1]
                 self._gain_step = (self._gain_target - self._gain) / self.config.frames(self.config.ramp_ms)
+
+    def _align(self, frame: int, tolerance: int) -> None:
+        start, end = self._scene.bounds()
+        if not self._playing or end <= start:
+            return
+        off = (self._position - frame) % (end - start)
+        off = min(off, end - start - off)
+        self.last_align_off_frames = int(off)
+        if off > tolerance:
+            self.align_slips += 1
+            self._start_fade(self._scene, frame)
 
     def _start_fade(self, scene: Scene, position: int) -> None:
         start, end = scene.bounds()

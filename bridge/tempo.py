@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
+import time
 from dataclasses import dataclass
 
 from engine.errors import InputError
@@ -136,6 +137,21 @@ class LinkClock:
             return 0.0
         beats_left = (self.quantum - status["phase"]) % self.quantum
         return beats_left * 60.0 / status["tempo_bpm"]
+
+    def next_bar(self, min_ahead_s: float = 0.0) -> tuple[float, int, float] | None:
+        """(Unix time, bar number, bar length s) of the first session bar line at least `min_ahead_s`
+        from now; None when not started. Bar numbers count quanta on our Link beat timeline, so two
+        calls that name the same bar line give the same number."""
+        link = self._link
+        if link is None:
+            return None
+        now_s = time.time()
+        beat, phase, tempo = float(link.beat), float(link.phase), float(link.tempo)
+        beat_s = 60.0 / tempo
+        beats_left = (self.quantum - phase) % self.quantum
+        while beats_left * beat_s < min_ahead_s:
+            beats_left += self.quantum
+        return now_s + beats_left * beat_s, round((beat + beats_left) / self.quantum), self.quantum * beat_s
 
     def set_playing(self, playing: bool) -> None:
         """Tells the session we started or stopped (with start/stop sync on); any thread."""
