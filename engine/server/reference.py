@@ -39,11 +39,20 @@ def manifest() -> dict:
                   "sampling": [{"key": k.key, "word": k.word, "default": k.default, "minimum": k.minimum,
                                 "maximum": k.maximum} for k in facts.SAMPLING_KNOBS],
                   "bit_depths": {str(b): name for b, name in facts.BIT_DEPTHS.items()},
-                  "effect_kinds": list(facts.EFFECT_KINDS)},
+                  "effect_kinds": list(facts.EFFECT_KINDS),
+                  "midi": _midi_json()},
         "routes": [_route_json(r) for r in protocol.ROUTES],
         "notifications": [_message_json(m) for m in protocol.NOTIFICATIONS],
         "fail": _message_json(protocol.FAIL),
     }
+
+
+def _midi_json() -> dict:
+    """The MIDI mapping's targets (engine/midi.py) for the page's learn panel: what each kind of
+    event can drive, with the names of the target's integer parameters."""
+    from engine import midi
+    return {kind: [{"target": t, "params": list(params), "doc": doc} for t, (params, doc) in table.items()]
+            for kind, table in (("note", midi.NOTE_ACTIONS), ("cc", midi.CC_TARGETS))}
 
 
 def _arg_json(a: Arg) -> dict:

@@ -425,6 +425,7 @@
   function showTab(name) {
     document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.dataset.tab === name));
     document.querySelectorAll(".tabpane").forEach((p) => p.classList.toggle("active", p.id === "tab-" + name));
+    if (name === "midi") S.midi.refresh();   // the mapping may have changed from Max, Pd or OSC
     if (name === "edit") S.view.layout();
     if (name === "train") drawTraining();
     if (name === "library") refreshModels();
@@ -457,7 +458,7 @@
     c.on(N.epoch, onEpoch); c.on(N.health, onHealth); c.on(N.verdict, (a) => setVerdict(String(a[0]), String(a[1] || "")));
     c.on(N.trainProgress, (a) => { if (a[0] !== "idle") $("train-state").textContent = `Training ${a[0]}: epoch ${a[1]} of ${a[2]}`; });
     c.on(N.progress, onProgress);
-    c.on(N.model, (a) => { S.modelName = String(a[0]); refreshGrid(); refreshLabels(); });
+    c.on(N.model, (a) => { S.modelName = String(a[0]); refreshGrid(); refreshLabels(); S.midi.refresh(); });
     c.on(N.transport, (a) => S.hear.enginePosition(Number(a[1])));
     c.on(N.selection, (a) => {   // a selection made elsewhere (Max, Pd) shows here too
       const [l0, l1, f0, f1] = a.map(Number);
@@ -476,6 +477,7 @@
       send(A.status); refreshModels();   // the status answer fetches grid, labels and sampling once a model is in
       if (S.protocol.has(A.trainProgress)) send(A.trainProgress);
     };
+    S.midi = new D.MidiPanel({ state: S, conn: c, log, root: $("tab-midi") });
     wire(); setTool("listen"); renderFx(); renderLegend(); updateBrush(); drawTraining();
     c.connect();
     setInterval(() => { if (c.open) send(A.status); }, 1000);
