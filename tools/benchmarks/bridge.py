@@ -3,8 +3,9 @@
 - soak_underruns: ring underruns while playing a loop through a VST3 (ZamCompX2) with 50 edits
   per second; 30 s by default, `DISTILL_SOAK_S=600` for the issue's full 10 minutes.
 - callback_p99_share: p99 of the callback's duration over that soak, as a share of the block period.
-- edit_to_ear_ms: from the `set_audio` call (not yet an OSC arrival) to the JACK cycle that carries
+- edit_to_ear_bridge_ms: from the `set_audio` call (in-process) to the JACK cycle that carries
   the first changed sample, read from a second JACK client's recording; median, with p95 and max.
+  (`edit_to_ear_ms`, from the OSC datagram into a real `distill serve`, is in ear.py.)
 - render_rt_factor: seconds of clip rendered per second of work (Bridge.render of a 10 s clip,
   48 -> 44.1 kHz, ZamCompX2 + Reverb, -14 LUFS, 24-bit wav; the render copy of the chain is loaded
   by a first, short render, as it is once per chain change in a session).
@@ -143,6 +144,6 @@ def render_rt_factor() -> dict:
 FIGURES = {
     "soak_underruns": soak_underruns,
     "callback_p99_share": callback_p99_share,
-    "edit_to_ear_ms": edit_to_ear_ms,
+    "edit_to_ear_bridge_ms": edit_to_ear_ms,
     "render_rt_factor": render_rt_factor,
 }

@@ -1,0 +1,119 @@
+"""edit_to_ear_ms: an OSC edit datagram into a real `distill serve` -> the first changed sample in a
+JACK recording of its output.
+
+The method: `distill serve --model demo --device system` plays a 1 s generated grid in a loop on
+the JACK dummy server (48 kHz, 256-frame periods); a recorder in another process records its port.
+Each trial reads the playhead from `/status`, sends `/edit/fill` of all levels over two code frames
+just ahead of it (their decoded audio spreads back over the playhead through the decoder's
+receptive field, so the change is due at once) and stamps the moment of `sendto`: on loopback the
+kernel queues the datagram in the server's socket inside `sendto`, so this is the datagram's
+arrival at the socket, and the figure includes the dispatcher's wake-up and read, the editor, the
+decode thread's re-decode, the bridge's resample and ring lead, and JACK. The first changed sample
+is the first recorded sample after the send that differs from the one a loop period earlier (the
+loop plays bit-identical audio each period; trials are more than two periods apart). Its time is
+read on JACK's frame clock as the recorder saw it (`bridge.schedule.recorded_unix_s`).
+Until this round the figure was measured in-process from `Bridge.set_audio` (now
+`edit_to_ear_bridge_ms`), which left out the OSC read, the editor and the decode.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = os.environ.get("DISTILL_JACK_SERVER", "distill-test")
+RATE = 48000
+
+
+def _status(client) -> dict:
+    pairs = client.answer("/status")[1]
+    return dict(zip(pairs[::2], pairs[1::2]))
+
+
+def _ports() -> set[str]:
+    from bridge.jack_tools import _env
+    return set(subprocess.run(["jack_lsp"], env=_env(SERVER), capture_output=True, text=True,
+                              timeout=10).stdout.split())
+
+
+def _period(x: np.ndarray, guess: int, at: int, window: int = 9600) -> int:
+    """The loop period in frames near `guess`: where x repeats itself exactly before `at`."""
+    seg = x[at - window:at]
+    for delta in sorted(range(-4800, 4801), key=abs):
+        p = guess + delta
+        if at - window - p >= 0 and np.array_equal(seg, x[at - window - p:at - p]) and np.any(seg):
+            return p
+    raise RuntimeError("the recorded loop does not repeat: cannot find changed samples")
+
+
+def edit_to_ear_ms(trials: int = 14) -> dict:
+    sys.path.insert(0, str(ROOT / "tests" / "server"))
+    from osc_client import OscClient, wait_for
+
+    from bridge.jack_tools import JackServer, Recorder
+    from bridge.schedule import recorded_unix_s
+    from engine.server.spawn import ServeProcess
+    server = JackServer.ensure(SERVER, RATE, 256)
+    before = _ports()
+    env = {"JACK_DEFAULT_SERVER": SERVER, "JACK_NO_START_SERVER": "1"}
+    try:
+        with ServeProcess("--models-dir", str(ROOT / "models"), "--model", "demo", "--device", "system",
+                          "--web-port", "-1", env=env) as proc:
+            client = OscClient(proc.osc_port)
+            try:
+                wait_for(lambda: _status(client)["model"] == "demo", timeout_s=120, step_s=0.05)
+                if client.answer("/generate", 1.0, 3)[0] != "/done":
+                    raise RuntimeError("/generate failed")
+                client.answer("/play")
+                time.sleep(1.5)
+                new = sorted(p for p in _ports() - before if p.split(":")[-1].startswith("out_"))
+                st = _status(client)
+                levels, frames = int(st["levels"]), int(st["frames"])
+                frame_rate = frames / 1.0
+                rng = np.random.default_rng(5)
+                sent, latency_ms = [], float(st["latency_ms"])
+                with Recorder(new[:1], trials * 2.4 + 1.5) as rec:
+                    time.sleep(1.2)
+                    for _ in range(trials):
+                        p = int(_status(client)["position_s"] * frame_rate)
+                        a = min(p + 2, frames - 2)
+                        code = int(rng.integers(0, int(st["codebook_size"])))
+                        stamp = time.time()
+                        client.send("/edit/fill", 0, levels, a, a + 2, code)
+                        sent.append(stamp)
+                        time.sleep(2.4)
+                    load = os.getloadavg()[0]
+                recording = rec.result()
+                status = _status(client)
+            finally:
+                client.close()
+    finally:
+        server.stop()
+    x = recording.audio[:, 0]
+    unix = np.array([recorded_unix_s(recording, f) for f in range(0, len(x), 256)])
+    frame_of = lambda t: int(np.searchsorted(unix, t)) * 256  # noqa: E731  (block before t)
+    period = _period(x, round(RATE * 1.0), frame_of(sent[0]) - 256)
+    delays = []
+    for t in sent:
+        first = max(frame_of(t) - 256, period)
+        diff = np.flatnonzero(x[first:first + RATE] != x[first - period:first + RATE - period])
+        hit = [first + int(k) for k in diff if recorded_unix_s(recording, first + int(k)) >= t]
+        if hit:
+            delays.append((recorded_unix_s(recording, hit[0]) - t) * 1000)
+    if not delays:
+        raise RuntimeError("no edit was heard in the recording")
+    d = np.array(delays)
+    host_ms = 256 / RATE * 1000
+    return {"value": round(float(np.median(d)), 3), "unit": "ms", "p95": round(float(np.percentile(d, 95)), 3),
+            "max": round(float(d.max()), 3), "trials": len(d), "target_p95_ms": round(10 + host_ms, 2),
+            "measured_from": "OSC /edit/fill datagram arriving at distill serve's socket (the sendto on loopback)",
+            "to": "first changed sample in a JACK recording", "host_buffer_ms": host_ms,
+            "serve_latency_ms": latency_ms, "underruns": status["underruns"], "load_1min": load}
+
+
+FIGURES = {"edit_to_ear_ms": edit_to_ear_ms}
