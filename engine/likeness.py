@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.audio import Audio
 from engine.config import AudioConfig
+from engine.errors import InputError
 from engine.mel import mel_spectrogram
 
 WINDOW_S = 0.5
@@ -46,6 +47,8 @@ def window_embedding(mel: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 
 def embed(audios: list[Audio], cfg: AudioConfig) -> np.ndarray:
     """Windows of every file. # -> [N, 2 * BANDS]"""
+    if not audios:
+        return np.zeros((0, 2 * BANDS))
     return np.concatenate([window_embedding(mel_spectrogram(a, cfg).values, cfg) for a in audios])
 
 
@@ -115,6 +118,8 @@ def evaluate_generation(model, train: list[Audio], heldout: list[Audio], creativ
     from engine.prior import Prior
     from engine.sampling import Sampling
     prior = Prior.from_bundle(model.bundle)
+    if not train:
+        raise InputError("--generation needs training files of the model in DATA_DIR (none of its files is there)")
     cfg = model.config.audio
     train_w, held_w = embed(train, cfg), embed(heldout, cfg)
     n = int(np.clip(len(train_w), MIN_WINDOWS, MAX_WINDOWS))
