@@ -87,6 +87,8 @@ def event_message(msg) -> tuple[str, list] | None:
         return "/midi/note", [msg.note, 0, msg.channel + 1]
     if msg.type == "control_change":
         return "/midi/cc", [msg.control, msg.value, msg.channel + 1]
+    if msg.type == "pitchwheel":  # mido's -8192..8191, the wire's 0..16383
+        return "/midi/bend", [msg.pitch + 8192, msg.channel + 1]
     return None
 
 

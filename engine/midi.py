@@ -42,6 +42,10 @@ CC_TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
     "gain": ((), "output gain (MIDI volume curve: 127 = 0 dB, 0 = off)"),
 }
 TARGETS = (*NOTE_ACTIONS, *CC_TARGETS)
+# Pitch bend (14 bits, 0..16383, 8192 at rest) drives the same targets as a CC, at its finer
+# resolution; a bend binding's number is always 0 (a channel has one wheel).
+KIND_TARGETS = {"note": NOTE_ACTIONS, "cc": CC_TARGETS, "bend": CC_TARGETS}
+BEND_MAX = 16383
 UNDOABLE_CC = (*MOVES, "blend", "creativity", "focus", "diversity")  # these push history steps
 
 
@@ -49,23 +53,24 @@ UNDOABLE_CC = (*MOVES, "blend", "creativity", "focus", "diversity")  # these pus
 class Binding:
     """One mapping: a note or a controller number (0..127) on `channel` (1..16, 0 = any) to a target."""
 
-    kind: str  # "note" | "cc"
+    kind: str  # "note" | "cc" | "bend"
     number: int
     target: str
     params: tuple[int, ...] = ()
     channel: int = 0
 
     def __post_init__(self) -> None:
-        table = NOTE_ACTIONS if self.kind == "note" else CC_TARGETS if self.kind == "cc" else None
+        table = KIND_TARGETS.get(self.kind)
         if table is None:
-            raise InputError(f"MIDI binding kind {self.kind!r}: expected note or cc")
+            raise InputError(f"MIDI binding kind {self.kind!r}: expected note, cc or bend")
         if self.target not in table:
-            other = "a note" if self.kind == "cc" else "a controller"
+            other = "a note" if self.kind != "note" else "a controller"
             hint = f" ({self.target} is for {other})" if self.target in TARGETS else ""
             raise InputError(f"MIDI {self.kind} {self.number}: target {self.target!r} is not one of "
                              f"{', '.join(table)}{hint}")
-        if not _is_int(self.number) or not 0 <= self.number <= 127:
-            raise InputError(f"MIDI {self.kind} number {self.number!r}: expected 0..127")
+        if not _is_int(self.number) or not 0 <= self.number <= (0 if self.kind == "bend" else 127):
+            raise InputError(f"MIDI {self.kind} number {self.number!r}: expected "
+                             f"{'0 (a channel has one pitch bend)' if self.kind == 'bend' else '0..127'}")
         if not _is_int(self.channel) or not 0 <= self.channel <= 16:
             raise InputError(f"MIDI channel {self.channel!r}: expected 1..16, or 0 for any")
         names = table[self.target][0]
@@ -127,7 +132,8 @@ def _is_int(v) -> bool:
 def default_map() -> MidiMap:
     """What a fresh session plays: C3..G3 (MIDI 48..55) the grid in 8 slices, C4..D#4 (60..63)
     layered voices 1..4; CC 1 (mod wheel) blend, CC 7 (volume) gain, CC 71/73/72 Creativity,
-    Focus, Diversity, CC 74 (brightness) the move 'brighter', CC 20..23 voice gains 1..4."""
+    Focus, Diversity, CC 74 (brightness) the move 'brighter', CC 20..23 voice gains 1..4; the pitch
+    bend wheel Creativity (at rest, mid-range)."""
     m = MidiMap()
     for i in range(8):
         m = m.bind(Binding("note", 48 + i, "slice", (i, 8)))
@@ -137,7 +143,7 @@ def default_map() -> MidiMap:
     for cc, target in ((1, "blend"), (7, "gain"), (71, "creativity"), (73, "focus"), (72, "diversity"),
                        (74, "brighter")):
         m = m.bind(Binding("cc", cc, target))
-    return m
+    return m.bind(Binding("bend", 0, "creativity"))
 
 
 DEFAULT_MAP = default_map()
@@ -153,7 +159,12 @@ def map_to_session_json(midi_map: MidiMap) -> str:
 
 
 # ---------------------------------------------------------------- event -> commands
-def velocity_gain_db(velocity: int) -> float:
+def bend_value(bend: int) -> float:
+    """A pitch bend 0..16383 on the controllers' 0..127 scale (16383 -> 127, 8192 -> 63.5)."""
+    return min(max(bend, 0), BEND_MAX) * 127.0 / BEND_MAX
+
+
+def velocity_gain_db(velocity: float) -> float:
     """MIDI volume curve (General MIDI's 40 log10(v / 127)): 127 -> 0 dB, 64 -> -11.9 dB, 0 -> off."""
     return OFF_DB if velocity <= 0 else max(OFF_DB, 40.0 * math.log10(velocity / 127.0))
 
@@ -189,8 +200,9 @@ def note_off(b: Binding) -> list[tuple[str, list]]:
     return [("/voice/gain", [b.params[0], OFF_DB])] if b.target == "voice" else [("/stop", [])]
 
 
-def cc_messages(b: Binding, value: int, grid: Grid) -> list[tuple[str, list]]:
-    """The command one controller value stands for (without the gesture's undo, see MidiRouter)."""
+def cc_messages(b: Binding, value: float, grid: Grid) -> list[tuple[str, list]]:
+    """The command one controller value (0..127; a bend's 0..16383 scaled to it, fractions kept)
+    stands for, without the gesture's undo (see MidiRouter)."""
     x = min(max(value, 0), 127) / 127.0
     if b.target in MOVES:
         return [(f"/move/{b.target}", [*grid.region, round(x, 4)])]
@@ -201,5 +213,5 @@ def cc_messages(b: Binding, value: int, grid: Grid) -> list[tuple[str, list]]:
         return [(f"/sampling/{b.target}", [round(knob.minimum + (knob.maximum - knob.minimum) * x, 4)])]
     if b.target == "focus":
         return [("/sampling/focus", [round(x * grid.codebook_size)])]
-    gain_db = round(velocity_gain_db(value), 3)
+    gain_db = round(velocity_gain_db(x * 127.0), 3)
     return [("/voice/gain", [b.params[0], gain_db])] if b.target == "voice_gain" else [("/gain", [gain_db])]

@@ -177,6 +177,9 @@ _MIDI_TARGET = _s("target", "a note action (slice region code voice) or a CC tar
                             "creativity, focus, diversity, voice_gain, gain)")
 
 
+_MIDI_KIND = _s("kind", "note, cc, or bend (its number is 0)", choices=("note", "cc", "bend"))
+
+
 def _midi_event(address: str, number: str, value: str, doc: str) -> Route:
     return Route(address, (_i(number, f"{number} number", minimum=0, maximum=127),
                            _i(value, f"{value} 0..127", minimum=0, maximum=127),
@@ -323,14 +326,18 @@ ROUTES: tuple[Route, ...] = (
     _midi_event("/midi/note", "note", "velocity", "a MIDI note as Max/Pd [notein] give it (velocity 0 = note off): "
                 "plays what the mapping binds to it"),
     _midi_event("/midi/cc", "controller", "value", "a MIDI control change as [ctlin] gives it: drives its mapped target"),
-    Route("/midi/map", (_s("kind", "note or cc", choices=("note", "cc")), _i("number", "note or controller 0..127",
+    Route("/midi/bend", (_i("value", "pitch bend 0..16383 (8192 at rest)", minimum=0, maximum=16383),
+                         _i("channel", "MIDI channel 1..16", optional=True, default=1, minimum=1, maximum=16)),
+          (_DONE,), "a MIDI pitch bend (Pd [bendin]; Max [xbendin]): drives the target the mapping binds to "
+          "'bend 0' (a CC target, at 14-bit resolution)", "midi"),
+    Route("/midi/map", (_MIDI_KIND, _i("number", "note or controller 0..127",
                         minimum=0, maximum=127), _MIDI_TARGET, *_MIDI_PARAMS),
           (_DONE,), "bind a note or controller to a target (replaces its binding; saved with the session)", "midi"),
-    Route("/midi/unmap", (_s("kind", "note or cc", choices=("note", "cc")),
+    Route("/midi/unmap", (_MIDI_KIND,
                           _i("number", "note or controller", minimum=0, maximum=127)),
           (_DONE,), "remove a binding", "midi"),
     Route("/midi/map/list", (),
-          (Message("/midi/binding", (_s("kind", "note|cc"), _i("number", "0..127"), _s("target", "what it drives"),
+          (Message("/midi/binding", (_s("kind", "note|cc|bend"), _i("number", "0..127"), _s("target", "what it drives"),
                                      _i("channel", "1..16, 0 = any")),
                    "followed by the target's parameters as ints", repeated=True),
            _done(_i("count", "number of /midi/binding messages sent"))),
@@ -407,7 +414,7 @@ NOTIFICATIONS: tuple[Message, ...] = (
     Message("/transport", (_s("state", "stopped|playing"), _f("position_s", "playhead"))),
     Message("/heartbeat", (_i("seq", "increments each beat"), _f("uptime_s", "seconds since start")),
             "once a second"),
-    Message("/midi/learned", (_s("kind", "note|cc"), _i("number", "0..127"), _s("target", "what it now drives")),
+    Message("/midi/learned", (_s("kind", "note|cc|bend"), _i("number", "0..127"), _s("target", "what it now drives")),
             "MIDI learn bound an incoming note or controller"),
 )
 

@@ -52,7 +52,7 @@ def _midi_json() -> dict:
     event can drive, with the names of the target's integer parameters."""
     from engine import midi
     return {kind: [{"target": t, "params": list(params), "doc": doc} for t, (params, doc) in table.items()]
-            for kind, table in (("note", midi.NOTE_ACTIONS), ("cc", midi.CC_TARGETS))}
+            for kind, table in midi.KIND_TARGETS.items()}
 
 
 def _arg_json(a: Arg) -> dict:

@@ -9,7 +9,7 @@
   const A = { list: "/midi/map/list", map: "/midi/map", unmap: "/midi/unmap", learn: "/midi/learn",
     reset: "/midi/map/reset" };
   const N = { binding: "/midi/binding", learned: "/midi/learned" };
-  const KIND_WORD = { note: "Note", cc: "CC" };
+  const KIND_WORD = { note: "Note", cc: "CC", bend: "Bend" };
 
   class MidiPanel {
     /** deps: {state, conn, log, root (the tab's element)} */
@@ -63,7 +63,7 @@
         const group = document.createElement("div");
         group.className = "midi-group";
         const h = document.createElement("h4");
-        h.textContent = kind === "cc" ? "A controller (CC) drives" : "A note plays";
+        h.textContent = kind === "cc" ? "A controller (CC) or the bend wheel drives" : "A note plays";
         group.append(h);
         for (const t of this.targets[kind] || []) {
           const b = document.createElement("button");
@@ -113,7 +113,7 @@
     async listen(kind, target, params) {
       if (!(await this.ask(A.learn, [target, ...params], `learn ${target}`))) return;
       this.armed = { kind, target, params };
-      this.$("#midi-state").textContent = `Listening: move a ${kind === "cc" ? "knob or fader" : "key"} on your controller for ${target}${params.length ? " " + params.join(" ") : ""}...`;
+      this.$("#midi-state").textContent = `Listening: move a ${kind === "cc" ? "knob, fader or the bend wheel" : "key"} on your controller for ${target}${params.length ? " " + params.join(" ") : ""}...`;
       this.$("#midi-state").className = "midi-state listening";
     }
 
@@ -151,7 +151,7 @@
       if (this.justLearned === `${row.kind} ${row.number}`) tr.classList.add("learned");
       const cell = (child) => { const td = document.createElement("td"); td.append(child); tr.append(td); return td; };
       const kind = document.createElement("select");
-      for (const k of ["cc", "note"]) kind.append(new Option(KIND_WORD[k], k, false, k === row.kind));
+      for (const k of Object.keys(this.targets)) kind.append(new Option(KIND_WORD[k], k, false, k === row.kind));
       kind.disabled = !isNew;
       const number = document.createElement("input");
       number.type = "number"; number.min = "0"; number.max = "127"; number.value = String(row.number);

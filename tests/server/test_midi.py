@@ -29,7 +29,7 @@ def test_the_mapping_is_data_that_refuses_bad_bindings_with_a_sentence():
     for bad, words in ((("note", 40, "brighter", ()), "is for a controller"),
                        (("cc", 200, "gain", ()), "expected 0..127"),
                        (("note", 40, "region", (0, 1)), "takes level_start"),
-                       (("midi", 1, "gain", ()), "expected note or cc")):
+                       (("midi", 1, "gain", ()), "expected note, cc or bend")):
         with pytest.raises(InputError, match=words):
             Binding(*bad)
     with pytest.raises(InputError, match="not a version 1"):

@@ -1,4 +1,4 @@
-"""MIDI routes: `/midi/note`, `/midi/cc` (from Max/Pd `notein`/`ctlin`, the web page, or the system
+"""MIDI routes: `/midi/note`, `/midi/cc`, `/midi/bend` (from Max/Pd `notein`/`ctlin`, the web page, or the system
 MIDI port that `distill serve --midi-in` opens), the mapping routes and MIDI learn.
 
 `MidiRouter` turns each event into the commands the session's mapping binds it to
@@ -53,17 +53,20 @@ class MidiRouter:
 
     # ------------------------------------------------------------ events
     def event(self, origin: Client, kind: str, number: int, value: int, channel: int) -> None:
-        """One note (value = velocity, 0 = off) or controller value, on the dispatcher thread."""
+        """One note (value = velocity, 0 = off), controller value or pitch bend (0..16383), on the
+        dispatcher thread."""
         self.origin = origin
-        if self.learning is not None and (kind == "cc" or value > 0):
-            if self.learning.kind == kind:
-                self._learn(number, channel)
+        if self.learning is not None and (kind != "note" or value > 0):
+            if self.learning.kind == kind or (self.learning.kind, kind) == ("cc", "bend"):  # a CC target takes either
+                self._learn(kind, number, channel)
             return
         binding = self.mapping().find(kind, number, channel)
         if binding is None:
             return  # unmapped: ignored, as a synth ignores keys outside its range
         if kind == "note":
             self._note(binding, value)
+        elif kind == "bend":
+            self._cc(binding, midi.bend_value(value), (kind, channel))
         else:
             self._cc(binding, value, (number, channel))
 
@@ -80,7 +83,7 @@ class MidiRouter:
             if sounding:
                 self._dispatch(midi.note_off(b))
 
-    def _cc(self, b: midi.Binding, value: int, key: tuple) -> None:
+    def _cc(self, b: midi.Binding, value: float, key: tuple) -> None:
         msgs = midi.cc_messages(b, value, self.grid())
         address = msgs[0][0]
         if ROUTES_BY_ADDRESS[address].job:
@@ -126,12 +129,12 @@ class MidiRouter:
         kind = "note" if target in midi.NOTE_ACTIONS else "cc"
         self.learning = midi.Binding(kind, 0, target, tuple(params))  # validates target and params
 
-    def _learn(self, number: int, channel: int) -> None:
+    def _learn(self, kind: str, number: int, channel: int) -> None:
         b = self.learning
         self.learning = None
         from dataclasses import replace
-        self.save(self.mapping().bind(replace(b, number=number)))
-        self.core.notify("/midi/learned", [b.kind, number, b.target], also=self.origin)
+        self.save(self.mapping().bind(replace(b, kind=kind, number=number)))
+        self.core.notify("/midi/learned", [kind, number, b.target], also=self.origin)
 
 
 def _session(core):
@@ -156,6 +159,13 @@ def midi_cc(core: Core, client: Client, args: Args) -> Replies:
     controller, value, *channel = args
     router(core).event(client, "cc", controller, value, channel[0] if channel else 1)
     return done("/midi/cc")
+
+
+@TABLE.handles("/midi/bend")
+def midi_bend(core: Core, client: Client, args: Args) -> Replies:
+    value, *channel = args
+    router(core).event(client, "bend", 0, value, channel[0] if channel else 1)
+    return done("/midi/bend")
 
 
 @TABLE.handles("/midi/map")
