@@ -478,6 +478,7 @@
       if (S.protocol.has(A.trainProgress)) send(A.trainProgress);
     };
     S.midi = new D.MidiPanel({ state: S, conn: c, log, root: $("tab-midi") });
+    S.midi.wireLearnMode($("midi-learn-mode"));
     wire(); setTool("listen"); renderFx(); renderLegend(); updateBrush(); drawTraining();
     c.connect();
     setInterval(() => { if (c.open) send(A.status); }, 1000);

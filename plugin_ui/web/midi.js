@@ -38,6 +38,49 @@
       }
     }
 
+    /** Learn mode on the Edit tab's own controls: while it is on, a click on a move, the blend
+     * amount, a Generate knob or the gain arms learn for it instead of doing it. */
+    wireLearnMode(button) {
+      this.modeButton = button;
+      if (!this.state.protocol.has(A.learn)) { button.disabled = true; button.title = `not offered by this engine (${A.learn})`; return; }
+      button.addEventListener("click", () => this.setLearnMode(!document.body.classList.contains("midi-learning")));
+      const swallow = (e) => {
+        const el = document.body.classList.contains("midi-learning") && this.controlTarget(e.target);
+        if (!el) return;
+        e.preventDefault(); e.stopPropagation();
+        if (e.type === "click") this.arm("cc", el.target);
+      };
+      for (const type of ["pointerdown", "mousedown", "click", "input", "change"]) document.addEventListener(type, swallow, true);
+    }
+    /** The CC target a control of the page stands for, when the manifest has that target. */
+    controlTarget(node) {
+      const el = node && node.closest && node.closest("[data-move], #blend-w, #creativity, #focus, #diversity, #gain");
+      if (!el || !this.root.ownerDocument.contains(el)) return null;
+      const target = el.dataset.move || (el.id === "blend-w" ? "blend" : el.id);
+      return this.targetInfo("cc", target) ? { el, target } : null;
+    }
+    setLearnMode(on) {
+      document.body.classList.toggle("midi-learning", on);
+      this.modeButton.classList.toggle("active", on);
+      this.modeButton.textContent = on ? "MIDI learn: click a control" : "MIDI learn";
+      if (!on) this.disarm();
+      if (on) this.refresh(); else this.showBadges();   // the mapping may have changed elsewhere
+    }
+    /** In learn mode each control shows the controller bound to it ("CC 74"). */
+    showBadges() {
+      document.querySelectorAll("[data-midi]").forEach((e) => { delete e.dataset.midi; });
+      for (const row of this.rows) {
+        if (row.kind === "note") continue;
+        const sel = `[data-move="${row.target}"], #${row.target === "blend" ? "blend-w" : row.target}`;
+        let el = null;
+        try { el = document.querySelector(sel); } catch (e) { el = null; }
+        if (!el || !this.controlTarget(el)) continue;
+        const holder = el.tagName === "INPUT" ? el.closest("label, .op") || el : el;
+        const word = row.kind === "bend" ? "Bend" : `CC ${row.number}`;
+        holder.dataset.midi = holder.dataset.midi ? `${holder.dataset.midi}, ${word}` : word;
+      }
+    }
+
     targetInfo(kind, target) { return (this.targets[kind] || []).find((t) => t.target === target); }
 
     async ask(address, args, what) {
@@ -52,6 +95,7 @@
       if (!(await this.ask(A.list, [], "MIDI mapping"))) return;
       this.rows = this.incoming; this.incoming = [];
       this.renderTable();
+      this.showBadges();
     }
 
     // ---------------------------------------------------------------- learn
@@ -113,6 +157,7 @@
     async listen(kind, target, params) {
       if (!(await this.ask(A.learn, [target, ...params], `learn ${target}`))) return;
       this.armed = { kind, target, params };
+      if (this.modeButton && document.body.classList.contains("midi-learning")) this.modeButton.textContent = `MIDI learn: turn a knob for ${target}`;
       this.$("#midi-state").textContent = `Listening: move a ${kind === "cc" ? "knob, fader or the bend wheel" : "key"} on your controller for ${target}${params.length ? " " + params.join(" ") : ""}...`;
       this.$("#midi-state").className = "midi-state listening";
     }
@@ -132,6 +177,7 @@
       this.$("#midi-state").textContent = text;
       this.$("#midi-state").className = "midi-state learned";
       this.root.querySelectorAll(".midi-target.active").forEach((b) => b.classList.remove("active"));
+      if (this.modeButton && document.body.classList.contains("midi-learning")) this.modeButton.textContent = text;
       this.log(text, "ok");
       this.justLearned = `${kind} ${number}`;
       this.refresh();

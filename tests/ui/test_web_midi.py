@@ -74,3 +74,36 @@ def test_midi_learn_from_the_page(served, browser, osc):
         page.close()
         osc.answer("/midi/learn", "off")
         osc.answer("/midi/map/reset")
+
+
+def test_midi_learn_mode_on_the_edit_tabs_controls(served, browser, osc):
+    """With "MIDI learn" on, clicking the Darker button arms learn instead of moving the grid; a CC
+    then binds it, and the button shows its controller."""
+    assert osc.answer("/midi/map/reset")[0] == "/done"
+    page, problems, _ = open_page(browser, served.url)
+    try:
+        version = osc.status()["version"]
+        page.click("#midi-learn-mode")
+        page.wait_for_selector("body.midi-learning")
+        page.wait_for_function("document.querySelector('.moves [data-move=brighter]').dataset.midi === 'CC 74'")  # default
+        page.click(".moves [data-move=darker]")
+        page.wait_for_function("document.getElementById('midi-learn-mode').textContent.includes('darker')")
+        sent = subprocess.run(["oscsend", "127.0.0.1", str(served.osc_port), "/midi/cc", "ii", str(CC + 1), "5"],
+                              capture_output=True, text=True, timeout=10)
+        assert sent.returncode == 0, sent.stderr
+        page.wait_for_function("document.querySelector('.moves [data-move=darker]').dataset.midi === 'CC 43'")
+        assert page.text_content("#midi-learn-mode") == f"Learned: CC {CC + 1} \u2192 darker"
+        assert engine_bindings(osc)[("cc", CC + 1)] == ("darker", [])
+        assert osc.status()["version"] == version, "the click on Darker in learn mode moved the grid"
+        page.click(".moves [data-move=darker]", position={"x": 5, "y": 5})  # still learning: arms again
+        page.click("#midi-learn-mode")  # off: the buttons work again
+        page.wait_for_function("!document.body.classList.contains('midi-learning')")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.click("#midi-learn-mode")
+        page.wait_for_selector("body.midi-learning")
+        page.screenshot(path=str(ARTIFACTS / "midi-learn-edit.png"))
+        assert not problems, problems
+    finally:
+        page.close()
+        osc.answer("/midi/learn", "off")
+        osc.answer("/midi/map/reset")
