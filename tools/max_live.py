@@ -41,7 +41,7 @@ def live_parts(p, to_engine, route: str, answer: str, pout: str, instrument: boo
     link_on = p.msg(620, 920, "/link 1 1")
     p.wire(link, link_on)
     to_engine(link_on)
-    if instrument:  # the track's MIDI, as /midi/note and /midi/cc: the session's mapping plays it
+    if instrument:  # the track's MIDI, as /midi/note, /midi/cc, /midi/bend: the session's mapping plays it
         notes = p.obj(20, 1080, "notein", 1, 3, outtype=["int", "int", "int"])
         npack = p.obj(20, 1110, "pack 0 0 0", 3, 1)
         ctls = p.obj(300, 1080, "ctlin", 1, 3, outtype=["int", "int", "int"])
@@ -54,6 +54,16 @@ def live_parts(p, to_engine, route: str, answer: str, pout: str, instrument: boo
         p.wire(cpack, cc_msg)
         to_engine(note_msg)
         to_engine(cc_msg)
+        # pitch bend at its 14 bits: [xbendin] parses the raw bytes of [midiin] (bendin has 7)
+        raw = p.obj(460, 1050, "midiin", 1, 1, outtype=["int"])
+        bend = p.obj(460, 1080, "xbendin", 1, 2, outtype=["int", "int"])
+        bpack = p.obj(460, 1110, "pack 0 0", 2, 1)
+        bend_msg = p.msg(460, 1140, "/midi/bend $1 $2")
+        p.wire(raw, bend)
+        p.wire(bend, bpack, 0, 0)
+        p.wire(bend, bpack, 1, 1)
+        p.wire(bpack, bend_msg)
+        to_engine(bend_msg)
     # MIDI learn: pick a target, then move a controller
     learn = p.live("live.menu", 620, 1080, "Learn", [350, 26, 90, 15], 2, enum=list(LEARN_TARGETS), hidden=True,
                    annotation="MIDI learn: choose what the next controller you move will drive.")

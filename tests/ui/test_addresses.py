@@ -112,7 +112,8 @@ def test_each_client_actually_uses_the_table():
     must = {"plugin_ui/web/app.js": {"/edit/set", "/undo", "/redo", "/generate", "/render", "/move/brighter"},
             "plugin_ui/max/distill.maxpat": {"/play", "/stop", "/generate", "/sampling/creativity", "/notify"},
             "plugin_ui/max/distill.amxd": {"/play", "/stop", "/generate", "/move/smoother", "/status"},
-            "plugin_ui/max/distill-instrument.amxd": {"/midi/note", "/midi/cc", "/tempo", "/midi/learn", "/link"},
+            "plugin_ui/max/distill-instrument.amxd": {"/midi/note", "/midi/cc", "/midi/bend", "/tempo", "/midi/learn",
+                                                      "/link"},
             "plugin_ui/pd/distill.pd": {"/ping", "/play", "/stop", "/generate", "/sampling/creativity",
                                         "/audition/code", "/status", "/notify", "/midi/note", "/midi/cc"}}
     for name, addresses in must.items():

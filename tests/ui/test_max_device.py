@@ -63,7 +63,7 @@ def problems(patcher: dict, instrument: bool) -> list[str]:
         return ["no udpsend to the engine"]
     to_engine = lambda box, o=None: g.reaches(box, r"udpsend 127\.0\.0\.1 9000", o)  # noqa: E731
     # MIDI from the track
-    for obj, address in (("notein", "/midi/note"), ("ctlin", "/midi/cc")):
+    for obj, address in (("notein", "/midi/note"), ("ctlin", "/midi/cc"), ("xbendin", "/midi/bend")):
         boxes = g.find(obj)
         if instrument and not (boxes and all(g.reaches(b, rf"{address} .*") for b in boxes) and to_engine(boxes[0])):
             out.append(f"{obj} does not reach {address} and the engine")
