@@ -2,6 +2,10 @@
 
 - soak_underruns: ring underruns while playing a loop through a VST3 (ZamCompX2) with 50 edits
   per second; 30 s by default, `DISTILL_SOAK_S=600` for the issue's full 10 minutes.
+  `DISTILL_SOAK_TRAIN=1` runs `distill train` on dev-small-30 in another process all along (a new
+  run starts when one ends; `training_alongside: true` in the figure, with the runs' count);
+  `DISTILL_SOAK_BLOCK=128` soaks at 128-frame blocks (the JACK server's period must match: the
+  bench starts one at that period under its own name when it has to).
 - callback_p99_share: p99 of the callback's duration over that soak, as a share of the block period.
 - edit_to_ear_bridge_ms: from the `set_audio` call (in-process) to the JACK cycle that carries
   the first changed sample, read from a second JACK client's recording; median, with p95 and max.
@@ -12,17 +16,26 @@
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 SOAK_S = float(os.environ.get("DISTILL_SOAK_S", "30"))
+SOAK_TRAIN = os.environ.get("DISTILL_SOAK_TRAIN", "") not in ("", "0")
+SOAK_BLOCK = int(os.environ.get("DISTILL_SOAK_BLOCK", "256"))
 SERVER = os.environ.get("DISTILL_JACK_SERVER", "distill-test")
 VST3 = "/usr/lib/vst3/ZamCompX2.vst3"
 RATE = 48000
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _test_audio(seconds: float, seed: int = 0) -> np.ndarray:
@@ -35,14 +48,19 @@ def _test_audio(seconds: float, seed: int = 0) -> np.ndarray:
 class _Session:
     """A JACK server (reused if running), PortAudio pointed at it, and a Bridge playing into it."""
 
+    def __init__(self, block: int = 256) -> None:
+        self.block = block
+
     def __enter__(self):
         from bridge import devices
         from bridge.jack_tools import JackServer
-        self.server = JackServer.ensure(SERVER, RATE, 256)
+        name = SERVER if self.block == 256 else f"{SERVER}-{self.block}"  # the shared one runs 256
+        self.server = JackServer.ensure(name, RATE, self.block)
+        os.environ["JACK_DEFAULT_SERVER"] = name
         self.client = f"distill-bench-{os.getpid()}"
         devices.refresh(self.client)
         from bridge.bridge import Bridge
-        self.bridge = Bridge(None, RATE, 256, strict_device=True)
+        self.bridge = Bridge(None, RATE, self.block, strict_device=True)
         return self
 
     def __exit__(self, *exc):
@@ -52,11 +70,46 @@ class _Session:
         self.server.stop()
 
 
+class _Training:
+    """`distill train` on dev-small-30 in another process, started again whenever a run ends."""
+
+    def __enter__(self):
+        self.runs, self.dir = 0, tempfile.mkdtemp(prefix="distill-soak-train-")
+        self._stop = threading.Event()
+        self._proc = None
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        sets = Path(os.environ.get("DISTILL_DEV_SETS", "/tmp/dev-sets"))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        while not self._stop.is_set():
+            self.runs += 1
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "engine.cli", "train", str(sets / "dev-small-30"), "--out",
+                 str(Path(self.dir) / f"m{self.runs}.distill"), "--no-export", "--no-plots", "--max-minutes", "5"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while self._proc.poll() is None and not self._stop.wait(0.5):
+                pass
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(timeout=30)
+        self._thread.join(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 @functools.lru_cache(maxsize=1)
 def _soak() -> dict:
     from bridge.jack_tools import edit_storm
     audio = _test_audio(2.0)
-    with _Session() as s:
+    training = _Training() if SOAK_TRAIN else contextlib.nullcontext()
+    with training, _Session(SOAK_BLOCK) as s:
+        if SOAK_TRAIN:
+            time.sleep(20.0)  # the training has imported torch and is in its steps
         b = s.bridge
         b.add_effect(VST3, {"threshold_db": -20.0, "ratio": 4.0})
         b.set_audio(audio, RATE)
@@ -66,13 +119,15 @@ def _soak() -> dict:
         b.player.timer.count = 0
         edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
         status = b.status()
-    underruns = status["underruns"] - before["underruns"]
-    return {
-        "soak_underruns": {"value": underruns, "unit": "underruns", "seconds": SOAK_S, "edits": edits,
-                           "host_underflows": status["host_underflows"] - before["host_underflows"], "block_size": 256,
-                           "plugin": "ZamCompX2"},
+    return {  # start-up included (the issue's figure): the stream opened with play()
+        "soak_underruns": {"value": status["underruns"], "unit": "underruns", "seconds": SOAK_S, "edits": edits,
+                           "after_startup": status["underruns"] - before["underruns"],
+                           "host_underflows": status["host_underflows"] - before["host_underflows"],
+                           "block_size": SOAK_BLOCK, "plugin": "ZamCompX2", "training_alongside": SOAK_TRAIN,
+                           "training_runs": training.runs if SOAK_TRAIN else 0,
+                           "load_1min": os.getloadavg()[0]},
         "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",
-                               "block_period_ms": 256 / RATE * 1000},
+                               "block_period_ms": SOAK_BLOCK / RATE * 1000, "training_alongside": SOAK_TRAIN},
     }
 
 
