@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import selectors
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,10 @@ from pathlib import Path
 import numpy as np
 
 ENV = {"JACK_NO_START_SERVER": "1"}
+# A JACK command-line tool (jack_lsp, jack_connect) answers in milliseconds; one that has not answered
+# in this long is stuck on a busy or dying server, and the test should fail rather than hang.
+JACK_TOOL_TIMEOUT_S = 20.0
+RECORDER_START_TIMEOUT_S = 60.0
 
 
 def _env(name: str) -> dict:
@@ -60,7 +65,8 @@ class JackServer:
             process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(sample_rate),
                                         "-p", str(period)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                        env=_env(name))
-            waited = subprocess.run(["jack_wait", "-w", "-t", "5"], env=_env(name), capture_output=True, text=True)
+            waited = subprocess.run(["jack_wait", "-w", "-t", "5"], env=_env(name), capture_output=True, text=True,
+                                    timeout=15)
             if process.poll() is not None or "available" not in waited.stdout:
                 err = process.stderr.read().decode(errors="replace")[-500:] if process.poll() is not None else ""
                 process.kill()
@@ -117,7 +123,11 @@ class Recorder:
             [sys.executable, "-m", "bridge.jack_tools", "record", "--client", self.client_name,
              "--seconds", str(self.seconds), "--out", str(self.path), *self.sources],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
-        line = self.process.stdout.readline()  # "recording" once the ports are connected
+        # "recording" once the ports are connected; bounded, since a JACK tool can hang on a busy server
+        ready = selectors.DefaultSelector()
+        ready.register(self.process.stdout, selectors.EVENT_READ)
+        line = self.process.stdout.readline() if ready.select(timeout=RECORDER_START_TIMEOUT_S) else "(no answer)"
+        ready.close()
         if line.strip() != "recording":
             self.process.kill()
             raise RuntimeError(f"recorder did not start: {line} {self.process.stderr.read()[-800:]}")
@@ -188,15 +198,15 @@ def _record(args: argparse.Namespace) -> int:
     stream.start()
     client = devices.actual_jack_client_name() or args.client
     ports = [f"{client}:in_{i}" for i in range(channels)]
-    listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
+    listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=JACK_TOOL_TIMEOUT_S).stdout.splitlines()
     for i, port in enumerate(ports):  # PortAudio auto-connects the system capture ports: undo that
         for j, line in enumerate(listing):
             if line == port:
                 for peer in listing[j + 1:]:
                     if not peer.startswith("   "):
                         break
-                    subprocess.run(["jack_disconnect", peer.strip(), port], capture_output=True)
-        subprocess.run(["jack_connect", args.sources[i], port], check=True, capture_output=True)
+                    subprocess.run(["jack_disconnect", peer.strip(), port], capture_output=True, timeout=JACK_TOOL_TIMEOUT_S)
+        subprocess.run(["jack_connect", args.sources[i], port], check=True, capture_output=True, timeout=JACK_TOOL_TIMEOUT_S)
     state["armed"] = True
     print("recording", flush=True)
     deadline = time.monotonic() + args.seconds + 10

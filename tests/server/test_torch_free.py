@@ -53,7 +53,7 @@ sys.exit(main(args + (["--device", "system"] if device else [])))
 
 
 def _jack_running() -> bool:
-    return bool(shutil.which("jack_wait")) and subprocess.run(["jack_wait", "-c"], capture_output=True).returncode == 0
+    return bool(shutil.which("jack_wait")) and subprocess.run(["jack_wait", "-c"], capture_output=True, timeout=20).returncode == 0
 
 
 @pytest.mark.parametrize("device", ["none", "device"])
