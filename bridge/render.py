@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.effects import EffectsChain
-from bridge.player import as_mono
+from bridge.scene import as_mono
 from bridge.resample import resample
 from bridge.tempo import Tempo
 from engine.audio import save_audio
