@@ -20,8 +20,8 @@ from bridge.plugins import PluginFolders
 from bridge.player import Player, PlayerConfig
 from bridge.render import ClipSpec, clip_name, render_clip
 from bridge.tempo import LinkClock, Tempo
-from engine.clips import mix_layers
 from engine.errors import InputError
+from engine.signal.clips import mix_layers
 
 log = logging.getLogger("distill.bridge")
 GIL_SWITCH_INTERVAL_S = 0.0005  # see open_stream
@@ -231,7 +231,7 @@ class Bridge:
         self.player.set_audio(samples, sample_rate, changed=changed, voice=voice, gain_db=gain_db)
 
     def apply_splice(self, start: int, samples, voice: int = 0) -> None:
-        """An edit from `engine.runtime.LiveLoop.edit`: new samples for [start, start + len) of the
+        """An edit from `engine.live.decoder.LiveLoop.edit`: new samples for [start, start + len) of the
         voice, at the rate given to set_audio. Cheaper than set_audio of the whole buffer."""
         self.player.apply_splice(start, samples, voice)
 

@@ -25,8 +25,8 @@ from bridge.resample import changed_output_range, resample, resample_region
 from bridge.ring import CallbackTimer, Ring, Waker
 from bridge.scene import Scene, Voice, as_mono, mix_scene
 from bridge.schedule import AtTime, FrameClock, TimedCommands
-from engine.clips import LOOP_SEAM_MS
 from engine.errors import InputError
+from engine.signal.clips import LOOP_SEAM_MS
 
 DEVICE_RATES = (44100, 48000, 96000)
 PRODUCER_RT_PRIORITY = 3  # JACK clients' process threads run at about 5-10: stay below them
@@ -127,7 +127,7 @@ class Player:
             self._post(replace(self._posted, voices=tuple(voices)))
 
     def apply_splice(self, start: int, samples, voice: int = 0) -> None:
-        """New source samples for [start, start + len(samples)) of a voice (engine.runtime's Splice),
+        """New source samples for [start, start + len(samples)) of a voice (engine.live.decoder's Splice),
         at the voice's own rate; the rest of its audio stays as it is."""
         piece = as_mono(samples, "splice samples")
         with self._control_lock:

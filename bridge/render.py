@@ -19,12 +19,12 @@ from bridge.effects import EffectsChain
 from bridge.scene import as_mono
 from bridge.resample import resample
 from bridge.tempo import Tempo
-from engine.audio import save_audio
-from engine.clips import (CUT_FADE_S, MAX_GAIN_DB, clip_name, finish, fit_length, seam_frames,  # noqa: F401
-                          unique_clip_path)
 from engine.errors import InputError
 from engine.facts import RENDER_FORMATS, check_bit_depth
 from engine.server.ports import check_render_size
+from engine.signal.audio import save_audio
+from engine.signal.clips import (CUT_FADE_S, MAX_GAIN_DB, clip_name, finish, fit_length, seam_frames,  # noqa: F401
+                          unique_clip_path)
 
 FORMATS = RENDER_FORMATS
 
@@ -91,7 +91,7 @@ def render_audio(samples, sample_rate: int, spec: ClipSpec, chain: EffectsChain 
 
 
 def unique_path(folder: str | os.PathLike, name: str, suffix: str) -> Path:
-    """folder/name-001.suffix, -002, ...: `engine.clips.unique_clip_path`, the one naming scheme."""
+    """folder/name-001.suffix, -002, ...: `engine.signal.clips.unique_clip_path`, the one naming scheme."""
     return unique_clip_path(folder, name, suffix)
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.clips import seam_envelope
 from engine.errors import InputError
+from engine.signal.clips import seam_envelope
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def mix_scene(scene: Scene, position: int, out: np.ndarray, seam: int = 0) -> in
     The loop seam (`seam` frames, 0: a hard cut): when the loop starts at least `seam` frames into
     the audio, its last `seam` frames crossfade into the frames just before its start, so the jump
     back lands where that audio was heading; a loop with nothing before its start (the whole grid)
-    dips instead (`engine.clips.seam_envelope`, the same the renders apply)."""
+    dips instead (`engine.signal.clips.seam_envelope`, the same the renders apply)."""
     out.fill(0.0)
     start, end = scene.bounds()
     if end <= start or not scene.voices:

@@ -1,6 +1,6 @@
 """`distill serve`: the composition root that joins the engine's OSC server and the bridge.
 
-The CLI's command registry (`engine/cli.py` COMMANDS) maps "serve" to this module by name, so
+The CLI's command registry (`engine/cli/__init__.py` COMMANDS) maps "serve" to this module by name, so
 `engine/` never imports `bridge` or `sounddevice`: the server talks to an `AudioPort` interface
 (`engine/server/ports.py`) and this module plugs the real `Bridge` in. Without `--device` the
 bridge opens no device but hosts the effect chain and renders through it (no sound card needed;
@@ -22,12 +22,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from engine.clips import NORMALIZE_LUFS, mix_layers
 from engine.codes import Codes
 from engine.errors import InputError
-from engine.server.app import add_arguments as add_server_arguments
-from engine.server.app import options_from_args, run_server
+from engine.server.app import add_arguments as add_server_arguments, options_from_args, run_server
 from engine.server.ports import NO_DEVICE, OfflineAudio, RenderSettings
+from engine.signal.clips import NORMALIZE_LUFS, mix_layers
 
 AUDITION_CACHE_SAMPLES = 10_000_000  # about 40 MB of decoded auditions (3.5 minutes at 48 kHz)
 HELP = "run the engine in the background: OSC server, web editor and (with --device) live audio"
@@ -143,7 +142,7 @@ class BridgeAudio:
     def __init__(self, bridge) -> None:
         self.bridge = bridge
         self._model: Any = None
-        self._live: Any = None  # engine.runtime.LiveDecoder
+        self._live: Any = None  # engine.live.decoder.LiveDecoder
         self._loop: Any = None  # its LiveLoop over the current grid
         self._grid: Codes | None = None
         self._grid_playing = False  # False while an audition replaced the grid's audio
@@ -181,7 +180,7 @@ class BridgeAudio:
     def set_model(self, model: Any, model_path: Path) -> None:
         """The live path decodes with the torch-free ONNX `LiveDecoder` and re-decodes only what an
         edit touches; a bundle without ONNX graphs falls back to the torch decoder (whole grid)."""
-        from engine.runtime import LiveDecoder
+        from engine.live.decoder import LiveDecoder
         self._model, self._loop, self._live = model, None, None
         self._auditions.clear()
         try:
@@ -388,7 +387,7 @@ class BridgeAudio:
         if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
         progress(0.1, "decoding")
-        # The one render path (engine/clips.py): what the live stream plays, with or without a
+        # The one render path (engine/signal/clips.py): what the live stream plays, with or without a
         # device. The live decoder, voice 0 plus the layered voices when the whole grid renders,
         # looped or cut to the length, the chain, the master gain, then -14 LUFS if asked.
         samples, rate = self._render_samples(codes)

@@ -124,6 +124,27 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+class BundleModel:
+    """A loaded bundle: its config, model id and code frame rate (shared by `LiveModel` and the
+    torch `engine.codec.model.Model`)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.config = bundle.config
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        return cls(load_bundle(path))
+
+    @property
+    def model_id(self) -> str:
+        return self.bundle.model_id
+
+    @property
+    def code_frame_rate_hz(self) -> float:
+        return self.config.audio.frame_rate_hz / self.config.codec.time_stride
+
+
 def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
         st = path.stat()

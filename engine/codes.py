@@ -1,6 +1,6 @@
 """Codes: the sound's discrete "DNA", an integer grid of RVQ levels x code frames.
 
-Vocabulary (used everywhere but `engine/quantizer.py`, which translates the library's words):
+Vocabulary (used everywhere but `engine/codec/quantizer.py`, which translates the library's words):
 *codes* are integer indices `[Q, F]`; *code vectors* are their embeddings.
 
 The codes file (`distill encode/decode/generate --codes-out`) is JSON, versioned:

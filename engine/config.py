@@ -194,7 +194,7 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-# The sizes a prior's stored spec may have (engine/prior.py PriorSpec, engine/live_prior.py): they size
+# The sizes a prior's stored spec may have (engine/prior/network.py PriorSpec, engine/live/prior.py): they size
 # the weights and the KV cache, so a spec read from a file is held to the same ranges.
 PRIOR_SPEC_RANGES: dict[str, tuple[float, float]] = {
     "levels": RANGES["codec.levels"], "codebook_size": RANGES["codec.codebook_size"], "dim": RANGES["prior.dim"],

@@ -1,6 +1,6 @@
 """Facts several parts of Distill state, declared once as data: the perceptual moves, the sampling
 knobs (plain word, default, range), the `/status` keys, the built-in effects and the render bit depths (clip names:
-`engine/clips.py`). The route table (`engine/protocol.py`), the manifest and docs it generates, the moves, the
+`engine/signal/clips.py`). The route table (`engine/protocol.py`), the manifest and docs it generates, the moves, the
 sampler, the session, the server and the bridge read them from here; the drift tests
 (tests/engine/test_facts.py) compare the web page and the patches with them.
 

@@ -322,7 +322,7 @@ ROUTES: tuple[Route, ...] = (
           (_DONE,), "gain of one layer", "voice"),
     Route("/voice/clear", (), (_done(_i("count", "layers removed")),), "remove every layer: the grid plays alone",
           "voice"),
-    # MIDI (engine/midi.py: the mapping is data stored in the session)
+    # MIDI (engine/edit/midi.py: the mapping is data stored in the session)
     _midi_event("/midi/note", "note", "velocity", "a MIDI note as Max/Pd [notein] give it (velocity 0 = note off): "
                 "plays what the mapping binds to it"),
     _midi_event("/midi/cc", "controller", "value", "a MIDI control change as [ctlin] gives it: drives its mapped target"),

@@ -45,9 +45,9 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def tiny_model_path(dev_sets, tiny_config, tmp_path_factory) -> Path:
     """A tiny codec-only model trained on dev-tiny-5, saved as a .distill file (shared, read-only)."""
-    from engine.audio import scan_folder
     from engine.bundle import save_bundle
-    from engine.train import train_codec
+    from engine.codec.train import train_codec
+    from engine.signal.audio import scan_folder
     used, skipped = scan_folder(dev_sets / "dev-tiny-5", tiny_config.audio.sample_rate)
     result = train_codec(used, skipped, tiny_config)
     return save_bundle(tmp_path_factory.mktemp("tiny") / "tiny.distill", result.bundle)

@@ -24,8 +24,8 @@ TARGET_SHARE = 0.9  # the issue's target: every move right in at least 90% of ap
 def evaluate_moves_cli(model, audios, n_regions: int = 100, seed: int = 0, both: bool = False,
                        verify: bool = True) -> dict:
     """The report `tools/eval --moves` stores: shares per move, the target check, timings."""
-    from engine.labels import compute_labels, model_labels
-    from engine.moves import evaluate_moves
+    from engine.edit.labels import compute_labels, model_labels
+    from engine.edit.moves import evaluate_moves
 
     started = time.perf_counter()
     labels = model_labels(model)
@@ -57,8 +57,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from engine.commands.common import load_usable
-    from engine.model import Model
+    from engine.cli.common import load_usable
+    from engine.codec.model import Model
 
     model = Model.load(args.model)
     used, _ = load_usable(str(args.data_dir), model.config.audio.sample_rate, model.config.audio.min_duration_s,

@@ -25,11 +25,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.audio import Audio, scan_folder  # noqa: E402
 from engine.config import AudioConfig  # noqa: E402
-from engine.mel import Mel, analysis_window, mel_spectrogram, mel_to_magnitude  # noqa: E402
-from engine.phase import (frames_envelope, griffin_lim, integrate_phase, log_magnitude,  # noqa: E402
-                          n_samples_for, overlap_add, pghi, pghi_griffin_lim, single_thread_blas, stft)
+from engine.signal.audio import Audio, scan_folder  # noqa: E402
+from engine.signal.griffin_lim import griffin_lim
+from engine.signal.mel import Mel, analysis_window, mel_spectrogram, mel_to_magnitude  # noqa: E402
+from engine.signal.pghi import integrate_phase, log_magnitude, pghi_griffin_lim
+from engine.signal.stft import frames_envelope, n_samples_for, overlap_add, single_thread_blas, stft
+from engine.signal.stream import pghi
 
 SHIPPED = "pghi"
 

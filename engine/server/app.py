@@ -44,7 +44,7 @@ class ServeOptions:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from engine.library import models_dir
+    from engine.server.library import models_dir
     p.add_argument("--model", metavar="NAME|PATH", help="model to load at start (a name in the models folder, or a path in it)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--osc-port", type=int, default=DEFAULT_OSC_PORT, help="OSC (UDP) port to listen on (default 9000)")

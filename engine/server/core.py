@@ -21,8 +21,8 @@ import traceback
 from typing import TYPE_CHECKING, Callable, Hashable, Mapping
 
 from engine import protocol
-from engine.facts import STATUS_KEYS
 from engine.errors import InputError
+from engine.facts import STATUS_KEYS
 from engine.server.args import coerce_args
 from engine.server.clients import Client, ClientTable, FailLimiter
 from engine.server.jobs import Job, JobOutcome, Worker
@@ -32,7 +32,7 @@ from engine.server.state import ServerState
 from engine.server.wire import Handler, changed_frames, grid_chunks
 
 if TYPE_CHECKING:
-    from engine.session import Session
+    from engine.edit.session import Session
 
 # Runs `run` at `timetag_s` (Unix seconds, the time.time() clock), on the dispatcher thread.
 Scheduler = Callable[[float, Callable[[], None]], None]
@@ -213,7 +213,7 @@ class Core:
         st = self.state
         if st.session is None or st.model_path is None or not st.dirty:
             return
-        from engine.session import default_session_path, save_session
+        from engine.edit.session import default_session_path, save_session
         try:
             save_session(default_session_path(st.model_path), st.session)
             st.dirty = False

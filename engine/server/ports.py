@@ -16,10 +16,10 @@ from pathlib import Path
 from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Protocol
 
-from engine.clips import unique_clip_path  # noqa: F401  (the one clip-naming scheme; OfflineAudio)
 from engine.codes import Codes
 from engine.errors import InputError
 from engine.facts import RENDER_FORMATS, bytes_per_sample, check_bit_depth
+from engine.signal.clips import unique_clip_path  # noqa: F401  (the one clip-naming scheme; OfflineAudio)
 
 
 # A render holds the whole clip in memory a few times over (resampled, through the chain, normalised)
@@ -72,7 +72,7 @@ class AudioPort(Protocol):
 
     def describe(self) -> str: ...  # device name, or "none"
 
-    def set_model(self, model: Any, model_path: Path) -> None: ...  # model: engine.model.Model
+    def set_model(self, model: Any, model_path: Path) -> None: ...  # model: engine.codec.model.Model
 
     def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None: ...  # changed [start, stop) or all
 
@@ -173,15 +173,15 @@ class OfflineAudio:
                progress: Callable[[float, str], None]) -> Path:
         import numpy as np
 
-        from engine.audio import Audio, save_audio
+        from engine.signal.audio import Audio, save_audio
         if self._model is None:
             raise InputError("no model loaded: send /model/load NAME first")
         if settings.bars is not None:
             raise InputError("a length in bars needs the tempo of the bridge: start distill serve with the bridge")
         progress(0.1, "decoding")
-        # The render path of engine/clips.py without the bridge's chain: the live decoder when the
+        # The render path of engine/signal/clips.py without the bridge's chain: the live decoder when the
         # model has its graph (what the stream would play), looped or cut, gain, -14 LUFS if asked.
-        from engine.clips import NORMALIZE_LUFS, finish, fit_length, seam_frames
+        from engine.signal.clips import NORMALIZE_LUFS, finish, fit_length, seam_frames
         samples, rate = self._decode(codes)
         frames = None if settings.duration_s is None else int(round(settings.duration_s * rate))
         samples = fit_length(samples, frames, rate, loop=True, seam=seam_frames(rate))  # the live loop's seams
@@ -199,7 +199,7 @@ class OfflineAudio:
                           bit_depth=settings.bit_depth)
 
     def _decode(self, codes: Codes):
-        from engine.runtime import LiveDecoder, LiveDecoderError
+        from engine.live.decoder import LiveDecoder, LiveDecoderError
         try:
             live = LiveDecoder(self._model.bundle)
         except LiveDecoderError:

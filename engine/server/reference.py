@@ -48,9 +48,9 @@ def manifest() -> dict:
 
 
 def _midi_json() -> dict:
-    """The MIDI mapping's targets (engine/midi.py) for the page's learn panel: what each kind of
+    """The MIDI mapping's targets (engine/edit/midi.py) for the page's learn panel: what each kind of
     event can drive, with the names of the target's integer parameters."""
-    from engine import midi
+    from engine.edit import midi
     return {kind: [{"target": t, "params": list(params), "doc": doc} for t, (params, doc) in table.items()]
             for kind, table in midi.KIND_TARGETS.items()}
 

@@ -86,8 +86,8 @@ class GridSound:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distill-web-sound")
         self._lock = asyncio.Lock()
         self._decoded: Decoded | None = None
-        self._model: Any = None  # the engine.model.Model the decoder below belongs to
-        self._live: Any = None  # engine.runtime.LiveDecoder, or None (torch fallback)
+        self._model: Any = None  # the engine.codec.model.Model the decoder below belongs to
+        self._live: Any = None  # engine.live.decoder.LiveDecoder, or None (torch fallback)
         self._loop: Any = None  # its LiveLoop over the last decoded grid
         self._codes: Any = None  # the Codes last decoded
 
@@ -115,7 +115,7 @@ class GridSound:
     def _decode(self, model: Any, codes: Any, version: int) -> Decoded:
         """On the sound thread: the grid to samples, incrementally when only codes changed."""
         if model is not self._model:
-            from engine.runtime import LiveDecoder  # torch-free; the bridge plays the same decoder
+            from engine.live.decoder import LiveDecoder  # torch-free; the bridge plays the same decoder
             self._model, self._live, self._loop = model, None, None
             try:
                 self._live = LiveDecoder(model.bundle)

@@ -16,11 +16,11 @@ from engine.server.ports import RenderSettings
 if TYPE_CHECKING:  # annotations only: importing these would load torch
     import numpy as np
 
+    from engine.codec.model import Model
     from engine.codes import Codes
-    from engine.model import Model
-    from engine.prior import Prior
+    from engine.edit.session import Session
+    from engine.prior.network import Prior
     from engine.server.handlers.midi import MidiRouter
-    from engine.session import Session
 
 NO_MODEL = "no model loaded: send /model/load NAME first"
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.clips import LOOP_SEAM_MS, seam_envelope
+from engine.signal.clips import LOOP_SEAM_MS, seam_envelope
 from bridge.player import Player, PlayerConfig
 from bridge.resample import resample
 from bridge.tempo import Tempo
@@ -219,9 +219,9 @@ def test_loop_seams_are_crossfaded_and_keep_the_loop_length(seam_ms: float, loop
 
 
 def test_a_looped_render_has_the_live_streams_seams():
-    """engine.clips.fit_length with a seam dips where the player dips: the rendered loop equals the
+    """engine.signal.clips.fit_length with a seam dips where the player dips: the rendered loop equals the
     player's output pass for pass (one render path)."""
-    from engine.clips import fit_length
+    from engine.signal.clips import fit_length
     x = _ramp_signal(9000)
     seam = PlayerConfig().frames(LOOP_SEAM_MS)
     rendered = fit_length(x, 3 * len(x), 48000, loop=True, seam=seam)

@@ -7,9 +7,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine.audio import load_audio
 from engine.bundle import BundleError, load_bundle, save_bundle
-from engine.model import Model
+from engine.codec.model import Model
+from engine.signal.audio import load_audio
 
 
 def test_round_trip_is_bit_exact(tiny_model_path, dev_sets, tmp_path):
@@ -107,7 +107,7 @@ def test_demo_model_loads_with_the_current_code(tmp_path):
 
 
 def load_audio_like(model):
-    from engine.audio import Audio
+    from engine.signal.audio import Audio
     rate = model.config.audio.sample_rate
     t = np.arange(rate) / rate
     return Audio((0.3 * np.sin(2 * np.pi * 220 * t) * np.exp(-3 * t)).astype(np.float32), rate)

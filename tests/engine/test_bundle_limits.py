@@ -135,7 +135,7 @@ def test_the_good_bundle_still_passes_info(tiny_model_path):
 
 
 def test_weights_that_disagree_with_a_valid_config_are_one_sentence(tiny_model_path, tmp_path):
-    from engine.model import Model
+    from engine.codec.model import Model
     bad = rebuild(tiny_model_path, tmp_path / "k.distill", set_key("config", "codec", "codebook_size", value=16))
     load_bundle(bad)  # the config itself is valid ...
     with pytest.raises(BundleError, match="codec weights do not match the config"):
@@ -154,8 +154,8 @@ def test_live_path_records_from_the_bundle_are_checked_before_anything_is_built(
     sys.path.insert(0, str(ROOT / "tests" / "server"))
     from tiny_model import make_tiny_model
 
-    from engine.live_prior import LivePrior, LivePriorError
-    from engine.runtime import LiveDecoder, LiveDecoderError
+    from engine.live.decoder import LiveDecoder, LiveDecoderError
+    from engine.live.prior import LivePrior, LivePriorError
     good = make_tiny_model(tmp_path / "tiny.distill", labels=False, onnx=True)
     LiveDecoder(good)
     LivePrior.from_bundle(load_bundle(good))
@@ -172,6 +172,6 @@ def test_live_path_records_from_the_bundle_are_checked_before_anything_is_built(
 
 def test_a_prior_spec_past_its_ranges_is_refused():
     from engine.errors import InputError
-    from engine.prior import PriorSpec
+    from engine.prior.network import PriorSpec
     with pytest.raises(InputError, match="prior.context_frames must be at most 16384, got 10000000"):
         PriorSpec(levels=2, codebook_size=8, dim=16, layers=1, heads=2, context_frames=10**7)

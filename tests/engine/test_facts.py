@@ -13,7 +13,7 @@ WEB = ROOT / "plugin_ui" / "web"
 
 
 def test_moves_are_one_list_everywhere():
-    from engine.moves import MOVES
+    from engine.edit.moves import MOVES
     assert tuple(MOVES) == facts.MOVE_NAMES == protocol.MOVES
     assert {r.address for r in protocol.ROUTES if r.group == "move"} == {f"/move/{m}" for m in facts.MOVE_NAMES}
     app = (WEB / "app.js").read_text()
@@ -25,8 +25,8 @@ def test_moves_are_one_list_everywhere():
 
 
 def test_sampling_defaults_and_ranges_are_one_table():
-    from engine.sampling import Sampling
-    from engine.session import DEFAULT_SAMPLING
+    from engine.edit.session import DEFAULT_SAMPLING
+    from engine.prior.sampling import Sampling
     assert DEFAULT_SAMPLING == {"temperature": Sampling().temperature, "top_k": Sampling().top_k,
                                 "top_p": Sampling().top_p, "seed": 0}
     html = (WEB / "index.html").read_text()

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from engine.codes import MAX_CODES_BYTES, CodesError, load_codes
-from engine.session import MAX_SESSION_BYTES, SessionError, load_session
+from engine.edit.session import MAX_SESSION_BYTES, SessionError, load_session
 
 
 def sparse(path, size):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bundle import load_bundle
-from engine.library import list_models
+from engine.server.library import list_models
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -62,7 +62,7 @@ def test_kill_during_a_bundle_save_keeps_the_previous_model(tiny_model_path, tmp
     kill9(proc)
     assert temp.exists() and target.read_bytes() == good
     assert load_bundle(target).model_id == load_bundle(tiny_model_path).model_id
-    from engine.model import Model
+    from engine.codec.model import Model
     Model.load(target)
     assert [e.name for e in list_models(tmp_path)] == ["m"]  # the dead save's temp file is not a model
 
@@ -88,20 +88,20 @@ def test_kill_during_training_then_resume_finishes(dev_sets, tmp_path, tiny_over
     report = json.loads(done.stdout)
     assert report["codec"]["epochs"] == 16 and len(report["history"]) == 16
     assert out.exists() and not checkpoint.exists()
-    from engine.model import Model
+    from engine.codec.model import Model
     assert Model.load(out).config.codec.levels == 2
 
 
 def test_kill_during_a_session_save_keeps_the_previous_session(tmp_path):
     from engine.codes import Codes
-    from engine.session import Session, load_session, save_session
+    from engine.edit.session import Session, load_session, save_session
     path = tmp_path / "m.session.json"
     codes = Codes(np.arange(2 * 40).reshape(2, 40) % 8, 8, 31.25, "abc")
     save_session(path, Session.new(codes))
     good = path.read_bytes()
     script = ("import sys, numpy as np\n"
               "from engine.codes import Codes\n"
-              "from engine.session import load_session, save_session\n"
+              "from engine.edit.session import load_session, save_session\n"
               "session = load_session(sys.argv[1], 'abc')\n"
               "new = session.codes.with_indices(np.zeros((2, 40), np.int64))\n"
               "save_session(sys.argv[1], session.push(session.present.__class__(new)))\n")
@@ -117,9 +117,9 @@ def test_kill_during_a_session_save_keeps_the_previous_session(tmp_path):
 def test_a_checkpoint_of_another_shape_is_one_sentence(dev_sets, tiny_config, tiny_model_path, tmp_path):
     import pytest
 
-    from engine.audio import scan_folder
+    from engine.codec.train import train_codec
     from engine.errors import InputError
-    from engine.train import train_codec
+    from engine.signal.audio import scan_folder
     checkpoint = tmp_path / "m.distill.ckpt"
     shutil.copy(tiny_model_path, checkpoint)  # a model, not a checkpoint: no training state in it
     used, skipped = scan_folder(dev_sets / "dev-tiny-5", tiny_config.audio.sample_rate)

@@ -24,7 +24,7 @@ def tiny_library(tmp_path_factory) -> Path:
     inputs = root / "inputs"
     inputs.mkdir()
     import numpy as np
-    from engine.audio import save_audio
+    from engine.signal.audio import save_audio
     t = np.arange(16000, dtype=np.float32) / 16000
     save_audio(inputs / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
     return root

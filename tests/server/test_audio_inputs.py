@@ -11,7 +11,7 @@ from pathlib import Path
 from engine.server.app import Server, ServeOptions
 from osc_client import OscClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "signal"))
 from test_audio_limits import lying_wav  # noqa: E402
 
 

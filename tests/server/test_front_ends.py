@@ -1,6 +1,6 @@
 """One script of edits through the three front ends (OSC, the WebSocket, `distill edit`) on the same
 session: the grids and the undo stacks must come out the same, because all three are adapters over
-`engine.edit_service.EditService`."""
+`engine.edit.service.EditService`."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 from engine.cli import main
-from engine.session import load_session
+from engine.edit.session import load_session
 
 # (CLI op and args, OSC address and args); regions over all levels: the CLI has no selection here.
 Q = 2  # the tiny model's levels

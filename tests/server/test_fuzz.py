@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from osc_client import OscClient
-from engine.server.fuzz import changes_state, datagrams, run_fuzz
-from engine.server.spawn import ServeProcess
+from osc_fuzz import changes_state, datagrams, run_fuzz
+from serve_process import ServeProcess
 
 
 def snapshot(client: OscClient) -> tuple:

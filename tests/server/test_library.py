@@ -5,7 +5,7 @@ import json
 import shutil
 
 from engine.cli import main
-from engine.library import list_models
+from engine.server.library import list_models
 
 
 def test_library_lists_models_and_unreadable_files(tiny_library, tmp_path, capsys):

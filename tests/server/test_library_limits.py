@@ -9,8 +9,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from engine.library import list_models
 from engine.server.app import Server, ServeOptions
+from engine.server.library import list_models
 from osc_client import OscClient
 
 PING_BOUND_S = 0.050  # the bound for /ping while /model/list runs

@@ -128,7 +128,7 @@ def test_a_bug_inside_a_job_is_counted_in_internal_errors(server, client):
 
 
 def test_host_off_this_machine_warns_and_prints_urls_that_work(tiny_library, tmp_path):
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     with ServeProcess("--host", "0.0.0.0", "--models-dir", str(tiny_library / "models"),
                       "--clips-dir", str(tmp_path), "--input-dir", str(tmp_path)) as proc:
         banner = "\n".join(proc.banner)

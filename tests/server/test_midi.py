@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from engine.edit.midi import DEFAULT_MAP, Binding, MidiMap, velocity_gain_db
 from engine.errors import InputError
-from engine.midi import DEFAULT_MAP, Binding, MidiMap, velocity_gain_db
 from osc_client import wait_for
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from engine.edit.midi import DEFAULT_MAP, bend_value
 from engine.facts import KNOBS
-from engine.midi import DEFAULT_MAP, bend_value
 from osc_client import wait_for
 
 

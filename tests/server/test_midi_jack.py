@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from osc_client import OscClient, wait_for
-from engine.server.spawn import ServeProcess
+from serve_process import ServeProcess
 
 pytestmark = pytest.mark.skipif(not shutil.which("jackd"), reason="needs Debian jackd2 (.ci/run installs it)")
 
@@ -77,9 +77,9 @@ def test_notes_play_their_slices_and_a_cc_moves_the_grid(tiny_library, source):
     from bridge.jack_tools import JackServer, Recorder
     from bridge.resample import resample
     from bridge.schedule import recorded_unix_s
+    from engine.codec.model import Model
     from engine.codes import Codes
-    from engine.model import Model
-    from engine.runtime import LiveDecoder
+    from engine.live.decoder import LiveDecoder
     if source == "pd-notein" and not shutil.which("pd"):
         pytest.fail("pd missing: apt-get install -y --no-install-recommends puredata-core")
     for f in (tiny_library / "models").glob("*.session.json"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from osc_client import OscClient
-from engine.server.spawn import ServeProcess
+from serve_process import ServeProcess
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("oscsend", "oscdump", "pd", "jackd")),
@@ -87,7 +87,7 @@ def test_oscsend_and_oscdump_round_trip(serve):
         dump.wait_for('/done ss', '"/model/load" "tiny"')
         oscsend(serve.osc_port, "/generate", "fi", 1.0, 3)
         line = dump.wait_for("/done", '"/generate"')
-        from engine.generate import frames_for_seconds
+        from engine.prior.generate import frames_for_seconds
         assert f'"/generate" {frames_for_seconds(1.0, 31.25)} ' in line
         oscsend(serve.osc_port, "/edit/set", "fff", 0.0, 2.0, 5.0)  # Pd-style floats
         dump.wait_for("/done", '"/edit/set"')

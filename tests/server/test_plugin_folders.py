@@ -62,7 +62,7 @@ def bridge_server(tiny_library, tmp_path):
 
 def test_a_planted_bundle_outside_the_plugin_folders_never_runs(tiny_library, tmp_path):
     """A real `distill serve --plugins-dir` process: the flag as the musician gives it."""
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     marker = tmp_path / "marker"
     bundle = plant_bundle(tmp_path / "downloads", marker)
     allowed = tmp_path / "allowed"
@@ -96,7 +96,7 @@ def test_undo_restores_a_removed_vst3_on_the_dispatcher(tiny_library, tmp_path):
     """pedalboard loads VST3s only on the thread that loaded the first: /fx/add loads on the worker,
     undo reloads on the dispatcher (the main thread of `distill serve`), so bridge/plugins.py loads
     every VST3 on one loader thread. Without it this undo answered "must be reloaded on the main thread"."""
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     models = tmp_path / "models"
     models.mkdir()
     shutil.copy(tiny_library / "models" / "tiny.distill", models)

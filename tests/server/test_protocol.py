@@ -78,8 +78,8 @@ def test_gen_protocol_check_fails_on_drift(tmp_path, monkeypatch):
 
 
 def test_grid_chunk_fits_the_safe_udp_payload():
-    from engine.server.wire import grid_chunks
     from engine.server.osc import build_message
+    from engine.server.wire import grid_chunks
     import numpy as np
     grid = np.full((4, 1000), 2**31 - 1, dtype=np.int64)
     for address, args in grid_chunks(grid, 2**31 - 1, 0, 1000):
@@ -87,7 +87,7 @@ def test_grid_chunk_fits_the_safe_udp_payload():
 
 
 def test_engine_server_never_imports_the_bridge_or_sounddevice():
-    code = ("import sys; import engine.server.app, engine.server.web, engine.server.handlers, engine.library; "
+    code = ("import sys; import engine.server.app, engine.server.web, engine.server.handlers, engine.server.library; "
             "bad = [m for m in sys.modules if m == 'sounddevice' or m == 'bridge' or m.startswith('bridge.')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -96,4 +96,4 @@ def test_engine_server_never_imports_the_bridge_or_sounddevice():
 
 def test_the_cli_registers_serve_through_the_composition_root():
     from engine.cli import COMMANDS
-    assert COMMANDS["serve"] == "bridge.serve" and COMMANDS["models"] == "engine.commands.models"
+    assert COMMANDS["serve"] == "bridge.serve" and COMMANDS["models"] == "engine.cli.models"

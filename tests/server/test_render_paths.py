@@ -46,7 +46,7 @@ def _scene(client: OscClient, name: str, length_s: float = 0.0) -> Path:
 
 
 def _read(path: Path) -> np.ndarray:
-    from engine.audio import load_audio
+    from engine.signal.audio import load_audio
     return np.asarray(load_audio(path, 48000).samples)
 
 
@@ -65,7 +65,7 @@ def test_headless_render_equals_device_render_and_the_recording(tiny_library, tm
     """Each server is its own `distill serve` process: JUCE treats the first thread that loaded a
     plugin as its message thread, so two in-process servers' dispatchers cannot both load a VST3."""
     from bridge.jack_tools import Recorder, _env
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     server = os.environ.get("JACK_DEFAULT_SERVER", "distill-test")
     clips = {}
     for device in ("none", "system"):

@@ -50,7 +50,7 @@ def test_a_signal_stops_a_playing_device_server_cleanly(tiny_library, sig):
     an edit storm, gets SIGTERM or Ctrl-C: it exits 0 with no C++ abort at interpreter exit
     ("terminate called without an active exception") and no traceback, and JACK still runs."""
     from bridge.jack_tools import JackServer, server_running
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     name = f"distill-sig-{os.getpid()}-{int(sig)}"
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     jack = JackServer.ensure(name, 48000, 256)
@@ -95,8 +95,8 @@ def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path):
     from bridge import devices
     from bridge.jack_tools import JackServer
     from bridge.serve import BridgeAudio, open_bridge_audio, terminate_portaudio
+    from engine.codec.model import Model
     from engine.codes import Codes
-    from engine.model import Model
     name = f"distill-close-{os.getpid()}"
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     jack = JackServer.ensure(name, 48000, 256)
@@ -134,8 +134,8 @@ def test_layered_voices_over_osc_reach_the_playing_bridge(tiny_library, tmp_path
     from bridge.jack_tools import JackServer
     from bridge.serve import BridgeAudio, open_bridge_audio
     from engine.codes import Codes
-    from engine.generate import frames_for_seconds, generate
-    from engine.sampling import Sampling
+    from engine.prior.generate import frames_for_seconds, generate
+    from engine.prior.sampling import Sampling
     from engine.server.app import Server, ServeOptions
     for f in (tiny_library / "models").glob("*.session.json"):
         f.unlink()

@@ -41,7 +41,7 @@ def private_jack():
 
 
 def _serve(tiny_library, server: str, *extra: str):
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     for f in (tiny_library / "models").glob("*.session.json"):
         f.unlink()
     return ServeProcess("--models-dir", str(tiny_library / "models"), "--clips-dir", str(tiny_library / "clips"),

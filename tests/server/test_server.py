@@ -124,7 +124,7 @@ def test_every_region_edit(loaded):
 
 def test_generate_regenerate_and_encode_jobs(loaded):
     reply = loaded.answer("/generate", 1, 5)
-    from engine.generate import frames_for_seconds
+    from engine.prior.generate import frames_for_seconds
     assert reply[0] == "/done" and reply[1][1] == frames_for_seconds(1.0, 31.25)
     g = grid(loaded)
     assert loaded.answer("/undo")[0] == "/done"
@@ -202,7 +202,7 @@ def test_grid_notifications_reach_subscribers_split_under_1400_bytes(server, loa
     watcher = OscClient(server.osc_port)
     assert watcher.answer("/notify", 1) == ("/done", ["/notify"])
     loaded.answer("/generate", 30.0, 3)
-    from engine.generate import frames_for_seconds
+    from engine.prior.generate import frames_for_seconds
     frames = frames_for_seconds(30.0, 31.25)
     got = {}
     while "/grid/changed" not in got or sum(len(a) - 3 for a in got.get("chunks", [])) < 2 * frames:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from osc_client import OscClient, wait_for
-from engine.server.spawn import ServeProcess
+from serve_process import ServeProcess
 
 pytestmark = pytest.mark.skipif(not shutil.which("jackd"), reason="needs Debian jackd2 (.ci/run installs it)")
 

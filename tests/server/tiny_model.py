@@ -12,10 +12,10 @@ def make_tiny_model(path: Path, seed: int = 0, labels: bool = True, onnx: bool =
     import torch
 
     from engine.bundle import Bundle, save_bundle
-    from engine.codec import Codec
+    from engine.codec.model import codec_tensors, new_model_id, utc_now
+    from engine.codec.network import Codec
     from engine.config import AudioConfig, CodecConfig, Config, PriorConfig
-    from engine.model import codec_tensors, new_model_id, utc_now
-    from engine.prior import Prior, PriorNet, PriorSpec
+    from engine.prior.network import Prior, PriorNet, PriorSpec
     torch.manual_seed(seed)
     config = Config(audio=AudioConfig(sample_rate=16000, n_fft=512, hop_length=256, n_mels=32, f_max_hz=7000.0),
                     codec=CodecConfig(hidden_channels=16, latent_dim=8, levels=2, codebook_size=8, codebook_dim=4,
@@ -28,16 +28,16 @@ def make_tiny_model(path: Path, seed: int = 0, labels: bool = True, onnx: bool =
     bundle = Bundle(config, new_model_id(tensors), utc_now(), {"codec": tensors, "prior": prior.tensors()}, {},
                     {"report": report})
     if labels:  # code labels measured in the context of random grids (what moves and /labels/get read)
+        from engine.codec.model import Model
         from engine.codes import Codes
-        from engine.labels import label_bundle
-        from engine.model import Model
+        from engine.edit.labels import label_bundle
         model = Model(bundle)
         rng = np.random.default_rng(seed)
         grids = [Codes(rng.integers(0, 8, (2, 64)).astype(np.int64), 8, model.code_frame_rate_hz, model.model_id)
                  for _ in range(3)]
         bundle = label_bundle(model, codes=grids)
     if onnx:  # the ONNX decoder graph the torch-free live path needs (a few seconds)
-        from engine.export import export_bundle
+        from engine.live.export import export_bundle
         bundle = export_bundle(bundle)
     return save_bundle(path, bundle)
 

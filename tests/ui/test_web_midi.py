@@ -1,5 +1,5 @@
 """MIDI learn from the web page, with a real engine and a real controller message: the page shows
-the targets the manifest declares (engine/midi.py), arms learn for one, liblo's `oscsend` sends a
+the targets the manifest declares (engine/edit/midi.py), arms learn for one, liblo's `oscsend` sends a
 control change to the engine as Max's [ctlin] forwarding does, and the page shows the learned
 binding, which the engine's session holds; the page then edits and removes it. A screenshot goes
 to artifacts/ui/midi-learn.png."""
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from engine import midi
+from engine.edit import midi
 from ui_peers import ARTIFACTS, open_page
 
 pytestmark = pytest.mark.skipif(not shutil.which("oscsend"), reason="liblo-tools (oscsend) missing")

@@ -58,7 +58,7 @@ def test_the_engine_serves_the_grids_decoded_sound(served_demo):
     """The served samples are the live decoder's render of the engine's grid; an edit changes the
     etags of the segments around it only; the origin policy covers these paths too."""
     from engine.codes import Codes
-    from engine.runtime import LiveDecoder
+    from engine.live.decoder import LiveDecoder
     peer = OscPeer(served_demo.osc_port)
     try:
         index, samples = fetch_sound(served_demo.web_port)
@@ -183,8 +183,8 @@ def test_sound_refusals_are_sentences():
     from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
+    from engine.codec.model import Model
     from engine.codes import Codes
-    from engine.model import Model
     from engine.server.sound import GridSound, SoundRefused
     model = Model.load(DEMO)
     codes = Codes(np.zeros((4, 200), np.int64), 32, model.code_frame_rate_hz, model.model_id)  # ~4.3 s

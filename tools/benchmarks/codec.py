@@ -10,10 +10,10 @@ from tools.testaudio import sets_dir
 import numpy as np
 import torch
 
-from engine.audio import scan_folder
-from engine.codec import Codec
+from engine.codec.network import Codec
+from engine.codec.train import multires_loss, train_codec, with_resolved_defaults
 from engine.config import Config
-from engine.train import multires_loss, train_codec, with_resolved_defaults
+from engine.signal.audio import scan_folder
 
 DEV_SETS = sets_dir()  # the project's own test audio (tools/make_test_audio builds it)
 PLATEAU_TOLERANCE = 0.02  # within 2% of the best validation mel L1

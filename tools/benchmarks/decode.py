@@ -49,11 +49,11 @@ def _setup():
     import torch
 
     from engine.bundle import Bundle, load_bundle
-    from engine.codec import Codec
+    from engine.codec.model import Model, codec_tensors, new_model_id, utc_now
+    from engine.codec.network import Codec
     from engine.config import Config
-    from engine.export import export_bundle
-    from engine.model import Model, codec_tensors, new_model_id, utc_now
-    from engine.phase import single_thread_blas
+    from engine.live.export import export_bundle
+    from engine.signal.stft import single_thread_blas
 
     torch.set_num_threads(1)
     single_thread_blas()
@@ -72,8 +72,8 @@ def _setup():
 
 def _loop_codes(model):
     """Real sounds encoded by the model, concatenated and cut to an 8 s loop."""
-    from engine.audio import Audio, scan_folder
     from engine.codes import Codes
+    from engine.signal.audio import Audio, scan_folder
 
     cfg = model.config.audio
     used, _ = scan_folder(DEV_SETS / "dev-mixed-120", cfg.sample_rate, cfg.min_duration_s)
@@ -87,8 +87,8 @@ def _loop_codes(model):
 def ort_vs_torch_decode() -> dict:
     import torch
 
-    from engine.export import DecoderGraph
-    from engine.runtime import LiveDecoder
+    from engine.live.decoder import LiveDecoder
+    from engine.live.export import DecoderGraph
 
     bundle, model, codes, source = _setup()
     graph = DecoderGraph(model.codec).eval()
@@ -112,8 +112,8 @@ def ort_vs_torch_decode() -> dict:
 
 
 def decode_rt_factor_48k() -> dict:
-    from engine.phase import pghi_samples
-    from engine.runtime import LiveDecoder
+    from engine.live.decoder import LiveDecoder
+    from engine.signal.stream import pghi_samples
 
     bundle, _, codes, source = _setup()
     decoder = LiveDecoder(bundle)
@@ -131,7 +131,7 @@ def decode_rt_factor_48k() -> dict:
 
 
 def edit_redecode_ms() -> dict:
-    from engine.runtime import LiveDecoder
+    from engine.live.decoder import LiveDecoder
 
     bundle, _, codes, source = _setup()
     decoder = LiveDecoder(bundle)
@@ -158,7 +158,7 @@ def edit_redecode_ms() -> dict:
 
 
 def voices8_core_share() -> dict:
-    from engine.runtime import LiveDecoder
+    from engine.live.decoder import LiveDecoder
 
     bundle, _, codes, source = _setup()
     decoder = LiveDecoder(bundle)
@@ -181,8 +181,9 @@ def onnx_torch_parity() -> dict:
 
 
 def phase_pghi_vs_gl32() -> dict:
-    from engine.mel import Mel
-    from engine.phase import griffin_lim, pghi
+    from engine.signal.griffin_lim import griffin_lim
+    from engine.signal.mel import Mel
+    from engine.signal.stream import pghi
 
     bundle, model, codes, _ = _setup()
     cfg = bundle.config.audio

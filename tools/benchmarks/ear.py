@@ -57,7 +57,7 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
 
     from bridge.jack_tools import JackServer, Recorder
     from bridge.schedule import recorded_unix_s
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     server = JackServer.ensure(SERVER, RATE, 256)
     before = _ports()
     env = {"JACK_DEFAULT_SERVER": SERVER, "JACK_NO_START_SERVER": "1"}

@@ -28,8 +28,8 @@ def _grid(frames: int = 1000):
 
 
 def _history(steps: int = 2000):
-    from engine import edits
-    from engine.session import Session
+    from engine.edit import ops as edits
+    from engine.edit.session import Session
 
     rng = np.random.default_rng(1)
     session = Session.new(_grid())
@@ -40,8 +40,8 @@ def _history(steps: int = 2000):
 
 
 def edit_us() -> dict:
-    from engine import edits
-    from engine.session import Session
+    from engine.edit import ops as edits
+    from engine.edit.session import Session
 
     session, n = Session.new(_grid()), 2000
     started = time.perf_counter()
@@ -59,7 +59,7 @@ def undo_redo_us() -> dict:
 
 
 def session_files() -> dict:
-    from engine.session import load_session, save_session
+    from engine.edit.session import load_session, save_session
 
     session = _history()
     with tempfile.TemporaryDirectory() as folder:
@@ -82,10 +82,10 @@ def session_files() -> dict:
 def _demo():
     import torch
 
-    from engine.audio import load_audio
-    from engine.demo_sounds import write_demo_sounds
-    from engine.model import Model
-    from engine.phase import single_thread_blas
+    from engine.cli.demo_sounds import write_demo_sounds
+    from engine.codec.model import Model
+    from engine.signal.audio import load_audio
+    from engine.signal.stft import single_thread_blas
 
     torch.set_num_threads(1)
     single_thread_blas()
@@ -97,7 +97,7 @@ def _demo():
 
 
 def labels_s() -> dict:
-    from engine.labels import compute_labels
+    from engine.edit.labels import compute_labels
 
     model, grids = _demo()
     started = time.perf_counter()
@@ -107,8 +107,8 @@ def labels_s() -> dict:
 
 
 def move_ms() -> dict:
-    from engine.labels import compute_labels
-    from engine.moves import apply_move
+    from engine.edit.labels import compute_labels
+    from engine.edit.moves import apply_move
 
     model, grids = _demo()
     labels = compute_labels(model, codes=grids)

@@ -63,7 +63,7 @@ def _serve(device: bool) -> dict:
     sys.path.insert(0, str(ROOT / "tests" / "server"))
     from osc_client import OscClient, wait_for
 
-    from engine.server.spawn import ServeProcess
+    from serve_process import ServeProcess
     args = ["--models-dir", str(MODELS), "--model", "demo"] + (["--device", "system"] if device else [])
     env = {"JACK_DEFAULT_SERVER": SERVER, "JACK_NO_START_SERVER": "1"} if device else {}
     started = time.perf_counter()

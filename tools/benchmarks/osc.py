@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from engine.server.fuzz import run_fuzz
 from engine.server.osc import build_message, parse_datagram
-from engine.server.spawn import ServeProcess
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "server"))  # the test helpers
+from osc_fuzz import run_fuzz  # noqa: E402
+from serve_process import ServeProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE_HZ = 1000

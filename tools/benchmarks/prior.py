@@ -4,7 +4,7 @@
   whole prefix every frame (same network, same sampling, same run). The window covers all 10 s so
   both attend to the same frames. Our prior runs over frames (levels come from the depth head), so
   the temporal sequence is the 469 frames of 10 s, i.e. a flattened length of levels x 469 tokens.
-  `onnx_cached_s`: the same KV-cached generation through the ONNX prior (`engine/live_prior.py`).
+  `onnx_cached_s`: the same KV-cached generation through the ONNX prior (`engine/live/prior.py`).
 - `generate_10s_s`: prior + decoder + phase reconstruction for 10 s, one thread, default sizes.
   Weights do not change the cost, so an untrained default-size model stands in when no trained one
   is at hand; the prior and render parts are reported too.
@@ -25,9 +25,9 @@ from tools.testaudio import sets_dir
 import numpy as np
 import torch
 
-from engine.generate import _State, frames_for_seconds, generate
-from engine.prior import Prior, PriorNet, PriorSpec
-from engine.sampling import Sampling
+from engine.prior.generate import _State, frames_for_seconds, generate
+from engine.prior.network import Prior, PriorNet, PriorSpec
+from engine.prior.sampling import Sampling
 
 DEV_SETS = sets_dir()  # the project's own test audio (tools/make_test_audio builds it)
 CACHE = Path(os.environ.get("DISTILL_BENCH_CACHE", "/tmp/distill-bench"))
@@ -64,8 +64,8 @@ def prior_kv_speedup() -> dict:
     started = time.process_time()
     _generate_uncached(prior, FRAMES_10S, Sampling(), seed=0)
     uncached_s = time.process_time() - started
-    from engine.live_prior import LivePrior
-    from engine.prior_export import export_prior
+    from engine.live.prior import LivePrior
+    from engine.live.prior_export import export_prior
     live = LivePrior.from_graphs(export_prior(prior), prior.tensors())  # the same network in ONNX Runtime
     generate(live, 16, seed=0)
     started = time.process_time()
@@ -80,9 +80,9 @@ def prior_kv_speedup() -> dict:
 def _model_for_timing():
     """A trained model with a prior if one is cached, else an untrained default-size one."""
     from engine.bundle import Bundle, load_bundle
-    from engine.codec import Codec
+    from engine.codec.model import Model, codec_tensors, utc_now
+    from engine.codec.network import Codec
     from engine.config import Config
-    from engine.model import Model, codec_tensors, utc_now
 
     # The 5-50 file size (2 layers x 128) is the one the target is set for; bigger sets have bigger priors.
     for path in [CACHE / "dev-small-30.distill", CACHE / "dev-tiny-5.distill"]:
@@ -126,12 +126,12 @@ def generate_10s() -> dict:
 
 
 def _generate_10s_live(model, prior, n_frames: int) -> tuple[float, float, float]:
-    """10 s end to end as `distill serve` makes it: the ONNX prior (`engine.live_prior`), the ONNX
+    """10 s end to end as `distill serve` makes it: the ONNX prior (`engine.live.prior`), the ONNX
     decoder and PGHI. -> (wall s, CPU s, prior wall s)"""
     from engine.codes import Codes
-    from engine.export import export_bundle
-    from engine.live_prior import LivePrior
-    from engine.runtime import LiveDecoder
+    from engine.live.decoder import LiveDecoder
+    from engine.live.export import export_bundle
+    from engine.live.prior import LivePrior
 
     bundle = model.bundle
     if "decoder.onnx" not in bundle.files or "prior" not in bundle.meta.get("onnx", {}):
@@ -149,10 +149,10 @@ def _codec_inputs(set_name: str):
     """A codec-only bundle for a dev set (trained once with default settings and cached) and the
     whole-file mels of its training and validation files (the codec's split)."""
     from engine.bundle import load_bundle, save_bundle
-    from engine.commands.common import load_usable
+    from engine.cli.common import load_usable
+    from engine.codec.dataset import mel_set, split_by_file
+    from engine.codec.train import train_codec, with_resolved_defaults
     from engine.config import Config
-    from engine.dataset import mel_set, split_by_file
-    from engine.train import train_codec, with_resolved_defaults
 
     cached = CACHE / f"{set_name}.codec.distill"
     probe = Config()
@@ -172,7 +172,7 @@ def _codec_inputs(set_name: str):
 
 def prior_train_s(set_name: str) -> dict:
     from engine.bundle import save_bundle
-    from engine.prior_train import add_prior
+    from engine.prior.train import add_prior
 
     from dataclasses import replace
 

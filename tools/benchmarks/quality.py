@@ -1,7 +1,7 @@
 """Listening-like quality per dev set: ViSQOL MOS-LQO of a model trained here with the defaults.
 
 `quality_mos_<set>`: value = Distill's offline MOS on clips of its training files; next to it every
-variant of engine/quality.py on training and held-out (validation) clips, and the bitrates. Codec
+variant of engine/workflow/quality.py on training and held-out (validation) clips, and the bitrates. Codec
 training is budget-bounded (DISTILL_BENCH_CODEC_MINUTES, default 2; the continuous baseline gets the
 same epochs and budget), and clips per split DISTILL_BENCH_CLIPS (default 3): a CPU bound, stated in
 each figure, so compare figures of the same budget only.
@@ -12,12 +12,12 @@ import os
 import time
 from pathlib import Path
 
-from engine.audio import scan_folder
+from engine.codec.evaluate import model_baseline, split_for_quality
+from engine.codec.model import Model
+from engine.codec.train import train_codec, with_resolved_defaults
 from engine.config import Config
-from engine.evaluate import model_baseline, split_for_quality
-from engine.model import Model
-from engine.quality import evaluate_quality
-from engine.train import train_codec, with_resolved_defaults
+from engine.signal.audio import scan_folder
+from engine.workflow.quality import evaluate_quality
 
 DEV_SETS = Path(os.environ.get("DISTILL_DEV_SETS", "/tmp/dev-sets"))
 CODEC_MINUTES = float(os.environ.get("DISTILL_BENCH_CODEC_MINUTES", "2"))

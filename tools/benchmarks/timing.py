@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def timetag_jitter_ms() -> dict:
     from bridge.jack_tools import JackServer, Recorder
     from bridge.schedule import onsets, recorded_unix_s
     from benchmarks.osc import _client
-    from engine.server.spawn import ServeProcess
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "server"))  # the test helpers
+    from serve_process import ServeProcess
     name = f"distill-timing-{os.getpid()}"
     jack = JackServer.ensure(name, 48000, 256)
     env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.edit_service import EditService, Region
+from engine.edit.service import EditService, Region
 from engine.errors import InputError
 from engine.server.core import Client, Core
 from engine.server.handlers.common import generate_session, service

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from engine.edit_service import EditService, Resources
+from engine.edit.service import EditService, Resources
+from engine.edit.session import Session
 from engine.server.core import Core
 from engine.server.jobs import Cancelled
-from engine.session import Session
 
 
 def service(core: Core) -> EditService:
@@ -24,7 +24,7 @@ def generation_progress(progress: Callable[[float, str], None]) -> Callable[[int
 def generate_session(ed: EditService, base: Session, seconds: float, seed: int | None,
                      progress: Callable, cancelled: Callable[[], bool]) -> Session:
     """`EditService.generate` with the worker's progress and cancellation."""
-    from engine.generate import GenerationCancelled
+    from engine.prior.generate import GenerationCancelled
     try:
         return ed.generate(base, seconds, seed, generation_progress(progress), cancelled)
     except GenerationCancelled:

@@ -1,5 +1,5 @@
 """Grid, editor, move, label, generation and sampling routes: thin adapters over
-`engine.edit_service.EditService`. OSC regions are level and frame ranges (`Region.of_levels`);
+`engine.edit.service.EditService`. OSC regions are level and frame ranges (`Region.of_levels`);
 slow use cases run on the worker from the session they started with and are committed with
 `commit_onto`, so an edit made meanwhile is never overwritten and a failed job changes nothing."""
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Callable
 
 from engine import protocol
-from engine.edit_service import EditService, Region, commit_onto
+from engine.edit.service import EditService, Region, commit_onto
+from engine.edit.session import Selection, Session
 from engine.errors import InputError
 from engine.server.core import Client, Core
 from engine.server.handlers.common import generate_session, service
 from engine.server.jobs import Job
 from engine.server.paths import confine
 from engine.server.wire import Args, HandlerTable, Replies, args_or_defaults, done, grid_chunks
-from engine.session import Selection, Session
 
 TABLE = HandlerTable()
 
@@ -127,7 +127,7 @@ def edit_encode(core: Core, client: Client, args: Args) -> Job:
     path = confine(core.roots.inputs, args[0], "audio file")
     if not path.exists() and not path.is_symlink():
         raise InputError(f"no audio file {args[0]!r} in {core.roots.inputs}")
-    from engine.audio import check_audio_path
+    from engine.signal.audio import check_audio_path
     check_audio_path(path)  # a pipe, device, folder or loop: its reason now, never a blocked worker
     return slow_job(core, "/edit/encode", lambda base, p, c: ed.encode(base, str(path)), same_grid=False)
 
@@ -150,7 +150,7 @@ for _name in protocol.MOVES:
 
 @TABLE.handles("/labels/get")
 def labels_get(core: Core, client: Client, args: Args) -> Replies:
-    from engine.labels import code_label
+    from engine.edit.labels import code_label
     labels = service(core).resources.labels()
     if labels is None:
         raise InputError(f"model {core.state.model_name!r} has no code labels: run `distill export` on it")

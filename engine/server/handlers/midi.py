@@ -2,7 +2,7 @@
 MIDI port that `distill serve --midi-in` opens), the mapping routes and MIDI learn.
 
 `MidiRouter` turns each event into the commands the session's mapping binds it to
-(`engine/midi.py`) and hands them to `Core.handle` as an internal client, so they get the same
+(`engine/edit/midi.py`) and hands them to `Core.handle` as an internal client, so they get the same
 checks, undo and replies as any OSC command. It keeps only what a player's hands make transient:
 the held notes (last-note priority: releasing the sounding note stops it), the controller
 gestures (a sweep is one undo step: while the last step in the history is the sweep's own, the
@@ -11,7 +11,7 @@ ones are dropped), and the learn target.
 """
 from __future__ import annotations
 
-from engine import midi
+from engine.edit import midi
 from engine.errors import InputError
 from engine.protocol import ROUTES_BY_ADDRESS
 from engine.server.core import Client, Core

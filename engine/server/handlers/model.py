@@ -30,13 +30,13 @@ def frame_rate_of(model) -> float:
 def load_model_values(path: Path, progress) -> dict:
     """Reads model, prior and the session next to the model (or a fresh grid). Worker thread."""
     from engine.codes import Codes
-    from engine.runtime import LiveModel  # torch-free: torch loads only for encoding and moves
-    from engine.session import Session, SessionError, default_session_path, load_session
+    from engine.edit.session import Session, SessionError, default_session_path, load_session
+    from engine.live.decoder import LiveModel  # torch-free: torch loads only for encoding and moves
     progress(0.1, "loading model")
     model = LiveModel.load(path)
     prior, notes = None, []
     if "prior" in model.bundle.tensors:
-        from engine.live_prior import generation_prior  # ONNX; torch only for a model not re-exported
+        from engine.live.prior import generation_prior  # ONNX; torch only for a model not re-exported
         progress(0.5, "loading prior")
         prior = generation_prior(model.bundle, str(path), warn=notes.append)
     session, note = None, " ".join(notes)
@@ -97,7 +97,7 @@ def model_path(core: Core, name: str) -> Path:
 def model_list(core: Core, client: Client, args: Args) -> Job:
     """Reads the manifests on the reader thread (cached by mtime and size): a huge or slow file in the
     models folder never stalls /ping or the grid."""
-    from engine.library import list_models
+    from engine.server.library import list_models
     folder, needle = core.roots.models, args[0] if args else ""
 
     def commit(entries):
@@ -143,7 +143,7 @@ def model_export(core: Core, client: Client, args: Args) -> Job:
     assert path is not None
 
     def work(progress, cancelled) -> dict:
-        from engine.pipeline import export_model
+        from engine.workflow.pipeline import export_model
         progress(0.1, "exporting")
         export_model(path)
         return load_model_values(path, progress)
@@ -157,7 +157,7 @@ def model_export(core: Core, client: Client, args: Args) -> Job:
 # ------------------------------------------------------------ training
 @TABLE.handles("/train/start")
 def train_start(core: Core, client: Client, args: Args) -> Job:
-    from engine.pipeline import TrainRequest
+    from engine.workflow.pipeline import TrainRequest
     st = core.state
     folder = confine(core.roots.inputs, args[0], "training folder")
     if not folder.is_dir():
@@ -202,10 +202,10 @@ def train_start(core: Core, client: Client, args: Args) -> Job:
 
 
 def run_training(request: Any, on_row, cancelled) -> dict:
-    """`engine.pipeline.train_model` with the worker's stop flag. Worker thread."""
-    from engine.pipeline import train_model
+    """`engine.workflow.pipeline.train_model` with the worker's stop flag. Worker thread."""
+    from engine.codec.train import TrainingInterrupted
     from engine.server.jobs import Cancelled
-    from engine.train import TrainingInterrupted
+    from engine.workflow.pipeline import train_model
     try:
         return train_model(request, progress=on_row, stop=cancelled)
     except TrainingInterrupted:
@@ -227,7 +227,7 @@ def train_cancel(core: Core, client: Client, args: Args) -> Replies:
 
 # ------------------------------------------------------------ sessions
 def session_path(core: Core, name: str | None) -> Path:
-    from engine.session import SESSION_SUFFIX, default_session_path
+    from engine.edit.session import SESSION_SUFFIX, default_session_path
     core.state.require_model()
     if not name:
         return default_session_path(core.state.model_path)
@@ -236,7 +236,7 @@ def session_path(core: Core, name: str | None) -> Path:
 
 @TABLE.handles("/session/save")
 def session_save(core: Core, client: Client, args: Args) -> Replies:
-    from engine.session import save_session
+    from engine.edit.session import save_session
     path = session_path(core, args[0] if args else None)
     session = core.state.session
     save_session(path, session)
@@ -247,7 +247,7 @@ def session_save(core: Core, client: Client, args: Args) -> Replies:
 
 @TABLE.handles("/session/load")
 def session_load(core: Core, client: Client, args: Args) -> Job:
-    from engine.session import load_session
+    from engine.edit.session import load_session
     path = session_path(core, args[0] if args else None)
     model_id = core.state.model.model_id
 

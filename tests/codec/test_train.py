@@ -1,0 +1,83 @@
+"""Training: interrupted runs resume exactly; the CLI's exit codes and report keys."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.codec.train import TrainingInterrupted, train_codec
+from engine.signal.audio import scan_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_interrupted_training_resumes_to_the_same_model(dev_sets, tiny_config, tmp_path):
+    used, skipped = scan_folder(dev_sets / "dev-tiny-5", tiny_config.audio.sample_rate)
+    straight = train_codec(used, skipped, tiny_config)
+    calls = {"n": 0}
+
+    def stop_after_ten_steps():
+        calls["n"] += 1
+        return calls["n"] > 10  # mid-epoch, after the k-means epoch
+
+    checkpoint = tmp_path / "m.distill.ckpt"
+    with pytest.raises(TrainingInterrupted):
+        train_codec(used, skipped, tiny_config, checkpoint_path=checkpoint, stop=stop_after_ten_steps)
+    assert checkpoint.exists()
+    resumed = train_codec(used, skipped, tiny_config, checkpoint_path=checkpoint, resume=True)
+    assert not checkpoint.exists()
+    for name, array in straight.bundle.tensors["codec"].items():
+        assert np.array_equal(array, resumed.bundle.tensors["codec"][name]), name
+    assert resumed.report["codec"]["epochs"] == straight.report["codec"]["epochs"]
+
+
+def _distill(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.fixture()
+def tiny_args(tiny_overrides):
+    return [a for o in tiny_overrides + ["train.max_epochs=400", "train.patience_epochs=400"] for a in ("--set", o)]
+
+
+def test_signal_then_resume(dev_sets, tmp_path, tiny_args):
+    out = tmp_path / "m.distill"
+    proc = _distill("train", dev_sets / "dev-small-30", "--out", out, *tiny_args)
+    checkpoint = tmp_path / "m.distill.ckpt"
+    deadline = time.monotonic() + 60
+    while "codec epoch" not in proc.stderr.readline() and time.monotonic() < deadline:
+        pass  # wait until training runs
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert checkpoint.exists() and not out.exists() and "--resume" in err
+    done = _distill("train", dev_sets / "dev-small-30", "--out", out, "--resume", "--json",
+                    *tiny_args[:-4], "--set", "train.max_epochs=8")
+    stdout, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    report = json.loads(stdout)
+    assert out.exists() and not checkpoint.exists()
+    assert {"files", "config", "codec", "health", "timings"} <= set(report)
+    assert {"utilization", "perplexity", "dead_codes"} <= set(report["codec"]["levels"][0])
+    assert report["health"]["verdict"] in ("green", "yellow", "red") and report["timings"]["train_s"] > 0
+
+
+def test_no_usable_audio_is_one_sentence_and_exit_2(tmp_path):
+    (tmp_path / "a.txt").write_text("hello")
+    proc = _distill("train", tmp_path, "--out", tmp_path / "m.distill")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith(f"distill train: error: {tmp_path}: no usable audio")
+
+
+@pytest.mark.parametrize("bad", ["codec.nope=3", "codec.levels=four", "levels=4"])
+def test_bad_overrides_exit_2(dev_sets, tmp_path, bad):
+    proc = _distill("train", dev_sets / "dev-tiny-5", "--out", tmp_path / "m.distill", "--set", bad)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and bad.split("=")[0] in err
