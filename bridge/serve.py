@@ -181,12 +181,16 @@ class BridgeAudio:
         """The live path decodes with the torch-free ONNX `LiveDecoder` and re-decodes only what an
         edit touches; a bundle without ONNX graphs falls back to the torch decoder (whole grid)."""
         from engine.live.decoder import LiveDecoder
-        self._model, self._loop, self._live = model, None, None
-        self._auditions.clear()
         try:
-            self._live = LiveDecoder(model.bundle)
+            live = LiveDecoder(model.bundle)
         except InputError as e:
+            live = None
             print(f"distill serve: {e}; decoding with torch instead (slower edits)", file=sys.stderr)
+        # Swapped while no decode runs: a grid still decoding with the old decoder on the decode
+        # thread read `self._live` between its calls and found None (seen under load).
+        with self._decode_lock:
+            self._model, self._loop, self._live = model, None, live
+            self._auditions.clear()
 
     def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
         self._grid = codes
