@@ -1,6 +1,6 @@
 /* The MIDI tab: the session's mapping as the engine holds it (/midi/map/list), MIDI learn and
  * editing, all through the engine's routes. What a note or a controller can drive, and the names
- * of each target's parameters, come from the manifest (facts.midi, made from engine/midi.py);
+ * of each target's parameters, come from the manifest (facts.midi, made from engine/edit/midi.py);
  * nothing about targets is written here.
  */
 (function (D) {
