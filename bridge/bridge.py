@@ -18,10 +18,10 @@ from bridge.effects import EffectsChain
 from bridge.link_lock import LinkLock
 from bridge.plugins import PluginFolders
 from bridge.player import Player, PlayerConfig
-from bridge.render import ClipSpec, clip_name, render_clip
+from bridge.render import ClipSpec, render_clip
 from bridge.tempo import LinkClock, Tempo
 from engine.errors import InputError
-from engine.signal.clips import mix_layers
+from engine.signal.clips import clip_name, mix_layers
 
 log = logging.getLogger("distill.bridge")
 GIL_SWITCH_INTERVAL_S = 0.0005  # see open_stream

@@ -23,8 +23,7 @@ from engine.errors import InputError
 from engine.facts import RENDER_FORMATS, check_bit_depth
 from engine.server.ports import check_render_size
 from engine.signal.audio import save_audio
-from engine.signal.clips import (CUT_FADE_S, MAX_GAIN_DB, clip_name, finish, fit_length, seam_frames,  # noqa: F401
-                          unique_clip_path)
+from engine.signal.clips import finish, fit_length, seam_frames, unique_clip_path
 
 FORMATS = RENDER_FORMATS
 

@@ -4,7 +4,7 @@ import pytest
 from pedalboard.io import AudioFile
 
 from bridge.effects import EffectsChain
-from bridge.loudness import integrated_loudness, k_weighting_coefficients
+from engine.signal.loudness import integrated_loudness, k_weighting_coefficients
 from bridge.render import ClipSpec, render_audio, render_clip
 from bridge.resample import resample
 from bridge.tempo import Tempo
@@ -73,7 +73,7 @@ def test_loudness_meter_matches_bs1770():
     assert np.allclose(a, [1.0, -1.69065929318241, 0.73248077421585], atol=1e-9)
     b, a = k_weighting_coefficients(48000)[1]
     assert np.allclose(a, [1.0, -1.99004745483398, 0.99007225036621], atol=1e-9)
-    from bridge.loudness import _impulse_response
+    from engine.signal.loudness import _impulse_response
     for rate in (44100, 48000, 96000):  # the truncated FFT filter keeps the whole response
         h = _impulse_response(rate)
         assert np.abs(h[len(h) // 2:]).max() < 1e-9 * np.abs(h).max()
@@ -104,7 +104,7 @@ def test_bad_specs_are_refused():
 
 
 def test_free_text_names_become_safe_clip_names():
-    from bridge.render import clip_name
+    from engine.signal.clips import clip_name
     assert clip_name("My Take 2.wav") == "My-Take-2"
     assert clip_name("../../etc/passwd", "flac") == "passwd"
     assert clip_name("???") == "clip"
