@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from engine import trace
 from engine.codes import Codes
 from engine.errors import InputError
 from engine.server.app import add_arguments as add_server_arguments, options_from_args, run_server
@@ -154,6 +155,7 @@ class BridgeAudio:
         self._at: float | None = None  # inside `with at(t)`: the Unix time the calls are for
         self._auditions: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()  # decoded auditions, newest last
         self._decode_lock = threading.Lock()  # one _decode at a time: the decode thread's, or a cached audition's
+        self._trace: dict | None = None  # DISTILL_TRACE_EDITS: the stamps of the grid being decoded (engine/trace.py)
         self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
         self._thread.start()
 
@@ -195,7 +197,7 @@ class BridgeAudio:
     def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
         self._grid = codes
         if self.bridge.device is not None:  # nothing plays without a device: decode when it does
-            self._jobs.put(("grid", codes, self._at))
+            self._jobs.put(("grid", codes, self._at, trace.take() if trace.ENABLED else None))
 
     def audition(self, codes: Codes, gain_db: float = 0.0) -> None:
         if self._model is None:
@@ -210,7 +212,7 @@ class BridgeAudio:
             finally:
                 self._decode_lock.release()
             return
-        self._jobs.put(("audition", (codes, float(gain_db)), self._at))
+        self._jobs.put(("audition", (codes, float(gain_db)), self._at, None))
 
     renders_voices = True  # layered voices are kept (and rendered) even without a device
 
@@ -221,23 +223,26 @@ class BridgeAudio:
             raise InputError("no model loaded: send /model/load NAME first")
         self._voice_layers = list(layers)
         if self.bridge.device is not None and (layers or self._layers):
-            self._jobs.put(("voices", list(layers), self._at))
+            self._jobs.put(("voices", list(layers), self._at, None))
 
     def _decode_loop(self) -> None:
         while True:
             # coalesce: only the newest request of each kind matters (grid or audition, layers)
             batch = {}
-            kind, payload, at = self._jobs.get()
+            kind, payload, at, stamps = self._jobs.get()
             while True:
+                if stamps is not None:
+                    stamps["picked"] = time.perf_counter()
                 if kind == "close":
                     return
-                batch["voices" if kind == "voices" else "main"] = (kind, payload, at)
+                batch["voices" if kind == "voices" else "main"] = (kind, payload, at, stamps)
                 if self._jobs.empty():
                     break
-                kind, payload, at = self._jobs.get()
-            for kind, payload, at in batch.values():  # the grid before the layers mixed with it
+                kind, payload, at, stamps = self._jobs.get()
+            for kind, payload, at, stamps in batch.values():  # the grid before the layers mixed with it
                 try:
                     with self._decode_lock, self.bridge.player.at(at):  # a timed edit: heard from its frame on
+                        self._trace = stamps
                         self._decode(kind, payload)
                 except Exception as e:
                     print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
@@ -316,8 +321,12 @@ class BridgeAudio:
         else:
             splice = self._loop.edit(codes)  # only the frames the edit touched, crossfaded in
             if splice is not None:
+                if self._trace is not None:
+                    self._trace["decoded"] = time.perf_counter()
                 self._set_main(self._loop.samples, self._live.spec.audio.sample_rate,
                                changed=(splice.start, splice.stop))
+                trace.finish(self._trace, splice_samples=len(splice.samples))
+            self._trace = None
         self._grid_playing = True
 
     def _require_device(self) -> None:
@@ -327,7 +336,7 @@ class BridgeAudio:
     def play(self) -> None:
         self._require_device()
         if not self._grid_playing and self._grid is not None:
-            self._jobs.put(("grid", self._grid, self._at))  # back from an audition
+            self._jobs.put(("grid", self._grid, self._at, None))  # back from an audition
         self.bridge.play()
 
     def stop(self) -> None:
@@ -432,7 +441,7 @@ class BridgeAudio:
         if self._closed:
             return not self.bridge.stuck
         self._closed = True
-        self._jobs.put(("close", None, None))
+        self._jobs.put(("close", None, None, None))
         self._thread.join(timeout_s)
         decoder_done = not self._thread.is_alive()
         clean = self.bridge.close() and decoder_done

@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Callable, Hashable, Mapping
 
-from engine import protocol
+from engine import protocol, trace
 from engine.errors import InputError
 from engine.facts import STATUS_KEYS
 from engine.server.args import coerce_args
@@ -97,6 +97,8 @@ class Core:
         if route is None:
             self.fail(client, address, f"unknown address {address[:80]} (see docs/osc.md)")
             return
+        if trace.ENABLED:
+            trace.stamp("handler")
         try:
             out = self.handlers[address](self, client, coerce_args(route, raw_args))
         except InputError as e:

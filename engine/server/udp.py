@@ -7,6 +7,7 @@ import asyncio
 import socket
 from typing import Callable
 
+from engine import trace
 from engine.protocol import MAX_DATAGRAM_BYTES
 from engine.server.core import Client, Core
 from engine.server.osc import MalformedPacket, build_message, parse_packet
@@ -41,6 +42,8 @@ class OscProtocol(asyncio.DatagramProtocol):
         return client
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if trace.ENABLED:
+            trace.begin()
         client = self.client_for(addr)
         if len(data) > MAX_DATAGRAM_BYTES:
             self.core.fail(client, "?", f"datagram of {len(data)} bytes is over the {MAX_DATAGRAM_BYTES}-byte limit")

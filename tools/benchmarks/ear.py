@@ -17,6 +17,7 @@ Until this round the figure was measured in-process from `Bridge.set_audio` (now
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -51,16 +52,18 @@ def _period(x: np.ndarray, guess: int, at: int, window: int = 9600) -> int:
     raise RuntimeError("the recorded loop does not repeat: cannot find changed samples")
 
 
-def edit_to_ear_ms(trials: int = 14) -> dict:
+@contextlib.contextmanager
+def _playing_serve(extra_env: dict | None = None):
+    """`distill serve --model demo --device system` on the JACK dummy server, playing a generated
+    1 s grid in a loop; yields (process, client, status, ports it opened)."""
     sys.path.insert(0, str(ROOT / "tests" / "server"))
     from osc_client import OscClient, wait_for
 
-    from bridge.jack_tools import JackServer, Recorder
-    from bridge.schedule import recorded_unix_s
+    from bridge.jack_tools import JackServer
     from serve_process import ServeProcess
     server = JackServer.ensure(SERVER, RATE, 256)
     before = _ports()
-    env = {"JACK_DEFAULT_SERVER": SERVER, "JACK_NO_START_SERVER": "1"}
+    env = {"JACK_DEFAULT_SERVER": SERVER, "JACK_NO_START_SERVER": "1", **(extra_env or {})}
     try:
         with ServeProcess("--models-dir", str(ROOT / "models"), "--model", "demo", "--device", "system",
                           "--web-port", "-1", env=env) as proc:
@@ -72,28 +75,34 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
                 client.answer("/play")
                 time.sleep(1.5)
                 new = sorted(p for p in _ports() - before if p.split(":")[-1].startswith("out_"))
-                st = _status(client)
-                levels, frames = int(st["levels"]), int(st["frames"])
-                frame_rate = frames / 1.0
-                rng = np.random.default_rng(5)
-                sent, latency_ms = [], float(st["latency_ms"])
-                with Recorder(new[:1], trials * 2.4 + 1.5) as rec:
-                    time.sleep(1.2)
-                    for _ in range(trials):
-                        p = int(_status(client)["position_s"] * frame_rate)
-                        a = min(p + 2, frames - 2)
-                        code = int(rng.integers(0, int(st["codebook_size"])))
-                        stamp = time.time()
-                        client.send("/edit/fill", 0, levels, a, a + 2, code)
-                        sent.append(stamp)
-                        time.sleep(2.4)
-                    load = os.getloadavg()[0]
-                recording = rec.result()
-                status = _status(client)
+                yield proc, client, _status(client), new
             finally:
                 client.close()
     finally:
         server.stop()
+
+
+def edit_to_ear_ms(trials: int = 14) -> dict:
+    from bridge.jack_tools import Recorder
+    from bridge.schedule import recorded_unix_s
+    with _playing_serve() as (proc, client, st, new):
+        levels, frames = int(st["levels"]), int(st["frames"])
+        frame_rate = frames / 1.0
+        rng = np.random.default_rng(5)
+        sent, latency_ms = [], float(st["latency_ms"])
+        with Recorder(new[:1], trials * 2.4 + 1.5) as rec:
+            time.sleep(1.2)
+            for _ in range(trials):
+                p = int(_status(client)["position_s"] * frame_rate)
+                a = min(p + 2, frames - 2)
+                code = int(rng.integers(0, int(st["codebook_size"])))
+                stamp = time.time()
+                client.send("/edit/fill", 0, levels, a, a + 2, code)
+                sent.append(stamp)
+                time.sleep(2.4)
+            load = os.getloadavg()[0]
+        recording = rec.result()
+        status = _status(client)
     x = recording.audio[:, 0]
     unix = np.array([recorded_unix_s(recording, f) for f in range(0, len(x), 256)])
     frame_of = lambda t: int(np.searchsorted(unix, t)) * 256  # noqa: E731  (block before t)
@@ -116,4 +125,44 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
             "serve_latency_ms": latency_ms, "underruns": status["underruns"], "load_1min": load}
 
 
-FIGURES = {"edit_to_ear_ms": edit_to_ear_ms}
+def edit_to_splice_ms(edits: int = 80, gap_s: float = 0.1) -> dict:
+    """The part of edit_to_ear_ms in front of the bridge, stage by stage, from the server's own
+    stamps (DISTILL_TRACE_EDITS=1, engine/trace.py): an `/edit/fill` of all levels over 2 code
+    frames at a random place every `gap_s` (jittered) while the grid plays; each stage's median and p95."""
+    from engine import trace
+    from engine.server.osc import build_message
+    with _playing_serve({trace.ENV: "1"}) as (proc, client, st, _):
+        levels, frames, k = int(st["levels"]), int(st["frames"]), int(st["codebook_size"])
+        rng = np.random.default_rng(7)
+        sent = []
+        for i in range(edits):
+            a = int(rng.integers(0, frames - 2))
+            datagram = build_message("/edit/fill", [0, levels, a, a + 2, (i * 7 + 1) % k])
+            sent.append(time.perf_counter())  # the sendto queues it in the server's socket before it returns
+            client.send_raw(datagram)
+            time.sleep(gap_s * float(rng.uniform(0.5, 1.5)))
+        time.sleep(0.5)
+        load = os.getloadavg()[0]
+        lines = trace.parse(proc.stderr_text())
+    sent = np.array(sent)
+    rows = []
+    for line in lines:  # each line belongs to the last edit sent before its datagram was read
+        i = int(np.searchsorted(sent, line["received"], side="right")) - 1
+        if i >= 0 and all(s in line for s in trace.STAGES):
+            rows.append([sent[i], *(line[s] for s in trace.STAGES)])
+    if len(rows) < edits // 2:
+        raise RuntimeError(f"only {len(rows)} of {edits} edits were traced")
+    t = np.array(rows) * 1000  # [N, 1 + stages] ms
+    names = ("socket_to_read", "read_to_handler", "handler_to_queued", "queued_to_decode_thread",
+             "decode", "splice_call")
+    stat = lambda d: {"median": round(float(np.median(d)), 3), "p95": round(float(np.percentile(d, 95)), 3)}  # noqa: E731
+    total = t[:, -1] - t[:, 0]
+    return {"value": stat(total)["median"], "unit": "ms", "p95": stat(total)["p95"], "max": round(float(total.max()), 3),
+            "edits": len(rows), "of": edits,
+            "stages": {n: stat(t[:, j + 1] - t[:, j]) for j, n in enumerate(names)},
+            "measured_from": "OSC /edit/fill datagram queued in distill serve's socket (the sendto on loopback)",
+            "to": "Bridge.set_audio with the spliced samples returned (in-process perf_counter stamps)",
+            "load_1min": load}
+
+
+FIGURES = {"edit_to_ear_ms": edit_to_ear_ms, "edit_to_splice_ms": edit_to_splice_ms}
