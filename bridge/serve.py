@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from bridge.priority import DECODE_RT_PRIORITY, DISPATCHER_RT_PRIORITY, raise_thread_priority
 from engine import trace
 from engine.codes import Codes
 from engine.errors import InputError
@@ -81,6 +82,8 @@ def run(args) -> int:
                 print(f"distill serve: Ableton Link on ({peers} peers)", file=sys.stderr)
             except InputError as e:
                 print(f"distill serve: --link: {e}", file=sys.stderr)
+        if getattr(audio, "bridge", None) is not None and audio.bridge.device is not None:
+            raise_thread_priority(DISPATCHER_RT_PRIORITY)  # this thread becomes the OSC dispatcher
         return run_server(options, audio, on_ready=lambda server: target.append(server) if midi_in else None)
     except KeyboardInterrupt:
         return 0
@@ -226,13 +229,14 @@ class BridgeAudio:
             self._jobs.put(("voices", list(layers), self._at, None))
 
     def _decode_loop(self) -> None:
+        raise_thread_priority(DECODE_RT_PRIORITY)  # a busy machine must not hold an edit back (bridge/priority.py)
         while True:
             # coalesce: only the newest request of each kind matters (grid or audition, layers)
             batch = {}
             kind, payload, at, stamps = self._jobs.get()
             while True:
                 if stamps is not None:
-                    stamps["picked"] = time.perf_counter()
+                    stamps["picked"], stamps["picked_cpu"] = time.perf_counter(), time.thread_time()
                 if kind == "close":
                     return
                 batch["voices" if kind == "voices" else "main"] = (kind, payload, at, stamps)
@@ -322,7 +326,7 @@ class BridgeAudio:
             splice = self._loop.edit(codes)  # only the frames the edit touched, crossfaded in
             if splice is not None:
                 if self._trace is not None:
-                    self._trace["decoded"] = time.perf_counter()
+                    self._trace["decoded"], self._trace["decoded_cpu"] = time.perf_counter(), time.thread_time()
                 self._set_main(self._loop.samples, self._live.spec.audio.sample_rate,
                                changed=(splice.start, splice.stop))
                 trace.finish(self._trace, splice_samples=len(splice.samples))

@@ -125,7 +125,7 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
             "serve_latency_ms": latency_ms, "underruns": status["underruns"], "load_1min": load}
 
 
-def edit_to_splice_ms(edits: int = 80, gap_s: float = 0.1) -> dict:
+def edit_to_splice_ms(edits: int = 150, gap_s: float = 0.06) -> dict:
     """The part of edit_to_ear_ms in front of the bridge, stage by stage, from the server's own
     stamps (DISTILL_TRACE_EDITS=1, engine/trace.py): an `/edit/fill` of all levels over 2 code
     frames at a random place every `gap_s` (jittered) while the grid plays; each stage's median and p95."""
@@ -157,11 +157,13 @@ def edit_to_splice_ms(edits: int = 80, gap_s: float = 0.1) -> dict:
              "decode", "splice_call")
     stat = lambda d: {"median": round(float(np.median(d)), 3), "p95": round(float(np.percentile(d, 95)), 3)}  # noqa: E731
     total = t[:, -1] - t[:, 0]
+    cpu = np.array([line["decoded_cpu"] - line["picked_cpu"] for line in lines if "decoded_cpu" in line]) * 1000
     return {"value": stat(total)["median"], "unit": "ms", "p95": stat(total)["p95"], "max": round(float(total.max()), 3),
-            "edits": len(rows), "of": edits,
+            "to_call": stat(t[:, -2] - t[:, 0]), "edits": len(rows), "of": edits,
             "stages": {n: stat(t[:, j + 1] - t[:, j]) for j, n in enumerate(names)},
+            "decode_thread_cpu": stat(cpu),  # the decode's own CPU time: the rest of "decode" is waiting
             "measured_from": "OSC /edit/fill datagram queued in distill serve's socket (the sendto on loopback)",
-            "to": "Bridge.set_audio with the spliced samples returned (in-process perf_counter stamps)",
+            "to": "Bridge.set_audio with the spliced samples returned (to_call: called), in-process perf_counter stamps",
             "load_1min": load}
 
 
