@@ -102,6 +102,9 @@ class TrainConfig:
     # A checkpoint at the first epoch end after this many seconds: a run killed outright (kill -9,
     # power loss) resumes from it with --resume, losing at most this much training.
     checkpoint_every_s: float = 60.0
+    # `distill train` writes a first playable model (final codec, this early prior) once the prior has
+    # trained this many steps, and replaces it when training ends. 0: as soon as the codec is done.
+    early_bundle_prior_steps: int = 60
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "train.max_minutes": (0, 1e7), "train.patience_epochs": (0, 1e9), "train.lr_decay_epochs": (0, 1e9),
     "train.healthy_utilization": (0, 1), "train.val_share": (0, 0.9), "train.grad_clip": (0, 1e9),
     "train.spectral_weight": (0, 1000), "train.seed": (0, 2**32 - 1), "train.threads": (1, 1024),
-    "train.checkpoint_every_s": (0, 1e9),
+    "train.checkpoint_every_s": (0, 1e9), "train.early_bundle_prior_steps": (0, 1e9),
 }
 
 

@@ -30,14 +30,17 @@ class ProgressLine:
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and sys.stderr.isatty()
         self.plain = enabled and not sys.stderr.isatty()
+        self.health = ("", "")  # the last measured (use per level, verdict)
 
     def __call__(self, row: dict) -> None:
         if not (self.enabled or self.plain):
             return
-        levels = " ".join(f"{h['utilization']:.0%}" for h in row.get("levels", []))
+        if "levels" in row:  # measured every few epochs (engine/codec/train.py): the last one stands
+            self.health = (" ".join(f"{h['utilization']:.0%}" for h in row["levels"]), row.get("verdict", ""))
+        levels, verdict = ("warm-up", "") if row.get("warmup") else self.health
         text = (f"{row.get('phase', '')} epoch {row['epoch'] + 1}/{row['max_epochs']} "
                 f"loss {row['train_loss']:.4f} val {row['val_mel_l1']:.4f} "
-                f"use [{levels or 'warm-up'}] {row.get('verdict', '')} "
+                f"use [{levels}] {verdict} "
                 f"{row['elapsed_s']:.0f}s eta {row['eta_s']:.0f}s")
         if self.enabled:
             print("\r" + text.ljust(100), end="", file=sys.stderr, flush=True)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from engine.cli.common import Progress, ProgressLine, print_json
 from engine.codec.train import TrainingInterrupted
-from engine.workflow.pipeline import TrainRequest, load_training_data, train_model
+from engine.workflow.pipeline import EARLY_LINE, TrainRequest, load_training_data, train_model
 
 HELP = "train a model on a folder of your sounds (codec, then prior, then ONNX graphs)"
 
@@ -37,6 +38,7 @@ def request_of(args) -> TrainRequest:
 
 
 def run(args) -> int:
+    started = time.monotonic()
     request = request_of(args)
     used, skipped, config = load_training_data(request)
     print(f"distill train: {len(used)} files used, {len(skipped)} skipped; config:", file=sys.stderr)
@@ -52,11 +54,15 @@ def run(args) -> int:
         bar.close()  # the codec's line is done once the prior reports
         prior_bar.update(row["step"], f"step {row['step']} loss {row['train_loss']:.3f}")
     def log(text: str) -> None:  # the pipeline's step lines end the bar before them
+        if text.startswith(EARLY_LINE):  # written while the prior trains on: its bar goes on below
+            print(("\n" if prior_bar.tty else "") + text, file=sys.stderr, flush=True)
+            return
         if prior_bar.done:
             prior_bar.close()
         print(text, file=sys.stderr, flush=True)
     try:
-        report = train_model(request, (used, skipped, config), progress=bar, log=log, prior_progress=prior_row)
+        report = train_model(request, (used, skipped, config), progress=bar, log=log, prior_progress=prior_row,
+                             started=started)
         prior_bar.close()
     except TrainingInterrupted as e:
         bar.close()
@@ -75,4 +81,6 @@ def run(args) -> int:
         print_json(report)
     else:
         print(f"wrote {request.out}: {report['health']['verdict']}: {report['health']['message']}")
+        timings = report["timings"]
+        print(f"first_playable_s {timings['first_playable_s']:.1f}, total_s {timings['total_s']:.1f}")
     return 0

@@ -37,6 +37,7 @@ from engine.signal.augment import augment_mel
 WARMUP_EPOCHS = 3
 AUGMENT_PROBABILITY = 0.5
 MIN_CROPS_PER_EPOCH = 64  # so that an epoch of a tiny set is still several steps
+HEALTH_EVERY_EPOCHS = 5  # health of a row that cannot become the kept checkpoint: this often
 
 Progress = Callable[[dict], None]
 
@@ -133,7 +134,7 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
                 raise TrainingInterrupted(_save_checkpoint(checkpoint_path, codec, optimizer, state, config))
             loss = float(np.mean(state.losses)) if state.losses else 0.0
             state.step, state.losses = 0, []
-            row = _epoch_row(codec, epoch, loss, train_set, val_set, config, warm)
+            row = _epoch_row(codec, epoch, loss, train_set, val_set, config, warm, state)
             row["elapsed_s"] = time.monotonic() - started
             state.history.append(row)
             if selectable and _better(row, state, config):
@@ -165,6 +166,8 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
 
 
 def _healthy(row: dict, config: Config) -> bool:
+    """Every level used enough; true for a row without health (bypassed quantizer, or not measured:
+    `_epoch_row` skips it only where the row cannot beat the healthy best anyway)."""
     return "levels" not in row or min(h["utilization"] for h in row["levels"]) >= config.train.healthy_utilization
 
 
@@ -236,10 +239,13 @@ def _kmeans_from_dataset(codec: Codec, train_set: MelSet, config: Config) -> Non
     codec.quantizer.initialise(codec.encode_latent(chunks))
 
 
-def _epoch_row(codec, epoch, loss, train_set, val_set, config, warm) -> dict:
+def _epoch_row(codec, epoch, loss, train_set, val_set, config, warm, state: "_TrainState") -> dict:
     val = mel_l1(codec, list(val_set.mels), quantize=not warm)
     row = {"epoch": epoch, "train_loss": loss, "val_mel_l1": val, "warmup": warm}
-    if not warm:
+    # Health encodes the whole training set (up to a quarter of an epoch's time): measured when it can
+    # decide the kept checkpoint (a better validation L1, or no healthy one kept yet), else every few
+    # epochs for the progress line and code_usage.png. A row without it never replaces a healthy best.
+    if not warm and (val < state.best_val or not state.best_healthy or epoch % HEALTH_EVERY_EPOCHS == 0):
         health = level_health(eval_codes(codec, list(train_set.mels)), config.codec.codebook_size)
         row["levels"] = [h.to_json() for h in health]
         row["verdict"] = verdict(health, config.codec.codebook_size).verdict

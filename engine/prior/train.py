@@ -39,26 +39,47 @@ class PriorResult:
 Variants = np.ndarray | Sequence[np.ndarray]
 
 
+@dataclass
+class Early:
+    """A once-only hand-over of the prior's best weights so far (its tensors, as `Prior.tensors()`),
+    at the first evaluation at or after `steps` training steps."""
+
+    steps: int
+    receive: Callable[[dict[str, np.ndarray], int], None]  # (tensors, step)
+    done: bool = False
+
+    def offer(self, spec: PriorSpec, state: dict, step: int) -> None:
+        if self.done:
+            return
+        self.done = True
+        with torch.random.fork_rng(devices=[]):  # building a net draws from torch's RNG: training must not see it
+            net = PriorNet(spec)
+            net.load_state_dict(state)
+            self.receive(Prior(net).tensors(), step)
+
+
 def train_prior(train_codes: Sequence[Variants], val_codes: Sequence[np.ndarray], codebook_size: int,
                 cfg: PriorConfig, *, seed: int = 0, max_seconds: float = 60.0,
-                progress: Callable[[dict], None] | None = None) -> PriorResult:
+                progress: Callable[[dict], None] | None = None, early: Early | None = None) -> PriorResult:
     """Trains a prior on code grids and returns its tensors and memorisation report.
 
     `train_codes`: one entry per training file, either its codes # [Q, F] or a list of encodings of
     the file, clean first and augmented variants after (crops draw from all; the n-gram reference
     uses the clean one). `val_codes`: codes # [Q, F] of validation files (split by file). With no
     validation files, a fifth of the training files is held out for early stopping. `max_seconds`
-    is a budget of CPU seconds of this process (the same model at any machine load).
+    is a budget of CPU seconds of this process (the same model at any machine load). `early`, when
+    given, receives the best weights so far once, at the first evaluation after `early.steps` steps
+    (or at the end, if training stops before): what a first playable bundle ships while training goes on.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 0.5 M model: on a busy 2-core CPU, 2 threads were up to 7x slower
     try:
-        return _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, progress)
+        return _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, progress, early)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, progress) -> PriorResult:
+def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, progress, early) -> PriorResult:
     started, cpu_started = time.perf_counter(), time.process_time()
     files = [_variants(v, i) for i, v in enumerate(train_codes)]
     if not files:
@@ -121,6 +142,10 @@ def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, 
             if progress is not None:
                 progress({"stage": "prior", "step": step, "train_loss": round(loss.item(), 4),
                           "val_perplexity": val_ppl, "best_step": best[1], "elapsed_s": round(elapsed, 2)})
+            if early is not None and step >= early.steps and not early.done:
+                handed = time.process_time()
+                early.offer(spec, best[2], step)
+                cpu_started += time.process_time() - handed  # writing that bundle is not the prior's budget
             if over_budget:
                 stopped_by = "time"
                 break
@@ -128,6 +153,8 @@ def _train_prior(train_codes, val_codes, codebook_size, cfg, seed, max_seconds, 
                 stopped_by = "early_stopping"
                 break
 
+    if early is not None:  # training ended before `early.steps`: the first bundle gets the final weights
+        early.offer(spec, best[2], step)
     net.load_state_dict(best[2])
     prior = Prior(net)
     report = memorisation_report(prior, [f[0] for f in files], val, seed=seed)
@@ -247,7 +274,8 @@ def encode_for_prior(model, mels: Sequence[np.ndarray], augment_seed: int | None
 
 
 def add_prior(bundle, train_mels: Sequence[np.ndarray], val_mels: Sequence[np.ndarray], *,
-              max_seconds: float = 120.0, progress: Callable[[dict], None] | None = None):
+              max_seconds: float = 120.0, progress: Callable[[dict], None] | None = None,
+              early: Early | None = None):
     """Trains the prior on the codes of a codec-only bundle and returns the bundle with component
     "prior" and report["prior"]. Mels are whole files # [M, F], split by file by the caller."""
     from engine.codec.model import Model
@@ -259,7 +287,7 @@ def add_prior(bundle, train_mels: Sequence[np.ndarray], val_mels: Sequence[np.nd
                                    variants=augmented_variants(len(train_mels) + len(val_mels)))
     val_codes = [v[0] for v in encode_for_prior(model, val_mels)]
     result = train_prior(train_codes, val_codes, config.codec.codebook_size, config.prior, seed=seed,
-                         max_seconds=max_seconds, progress=progress)
+                         max_seconds=max_seconds, progress=progress, early=early)
     report = dict(bundle.meta.get("report", {}))
     report["prior"] = result.report
     report["timings"] = {**report.get("timings", {}), "prior_train_s": result.stats["train_s"]}
@@ -267,10 +295,11 @@ def add_prior(bundle, train_mels: Sequence[np.ndarray], val_mels: Sequence[np.nd
     return bundle.with_tensors("prior", result.tensors).with_meta(report=report)
 
 
-def prior_finishing_step(bundle, result, config, progress: Callable[[dict], None] | None = None):
+def prior_finishing_step(bundle, result, config, progress: Callable[[dict], None] | None = None,
+                         early: Early | None = None):
     """`distill train`'s step after the codec: `result` is the codec's TrainResult (mels + split)."""
     train_mels = [result.mels.mels[i] for i in result.train_idx]
     val_mels = [result.mels.mels[i] for i in result.val_idx]
     # Half the codec's budget, at least a minute: 30 files need ~30 s of CPU, 120 files several minutes.
     return add_prior(bundle, train_mels, val_mels, max_seconds=max(60.0, config.train.max_minutes * 60 / 2),
-                     progress=progress)
+                     progress=progress, early=early)

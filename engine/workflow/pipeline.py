@@ -1,12 +1,14 @@
 """Training and export as plain functions: what `distill train` / `distill export` do, callable by
 the CLI and by the server (`/train/start`, `/model/export`) alike, with progress and a stop flag.
 
-Training is the codec, then (each optional) the prior, the code labels and the ONNX graphs for the
-live path; the model file is written once, atomically, at the end.
+Training is the codec, its code labels, then (each optional) the prior and the ONNX graphs for the
+live path. With a prior, a first playable model is written as soon as the codec is done and the
+prior has trained a little; the final model replaces it, both atomically.
 """
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,6 +17,7 @@ from engine.config import Config, load_toml
 from engine.errors import InputError
 
 Log = Callable[[str], None]
+EARLY_LINE = "distill train: first playable model"  # the log line that announces the early bundle
 
 
 def _stderr(text: str) -> None:
@@ -82,35 +85,90 @@ def load_training_data(request: TrainRequest, log: Log | None = _stderr) -> tupl
 
 def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = None,
                 progress: Callable[[dict], None] | None = None, stop: Callable[[], bool] | None = None,
-                log: Log = _stderr, prior_progress: Callable[[dict], None] | None = None) -> dict:
+                log: Log = _stderr, prior_progress: Callable[[dict], None] | None = None,
+                started: float | None = None) -> dict:
     """Trains and writes `request.out`; returns the training report. `progress(row)` gets each
     codec epoch's row, `prior_progress(row)` each evaluation of the prior (step, train_loss, ...); `stop()` true ends the run with `engine.codec.train.TrainingInterrupted` (a
-    checkpoint stays for `resume`) and nothing is written."""
+    checkpoint stays for `resume`) and nothing is written.
+
+    With a prior, a first playable model (the final codec, its labels and ONNX graphs, and the prior
+    after `train.early_bundle_prior_steps` steps) is saved to `request.out` while the prior trains on;
+    the final model replaces it atomically. `started` (time.monotonic() when the command began)
+    anchors `timings.first_playable_s` and `total_s`; by default, the call itself."""
     from engine.bundle import save_bundle
     from engine.codec.train import TrainingInterrupted, train_codec
+    from engine.prior.train import Early
+    started = time.monotonic() if started is None else started
     used, skipped, config = data if data is not None else load_training_data(request)
     result = train_codec(used, skipped, config, checkpoint_path=request.checkpoint_path, resume=request.resume,
                          progress=progress, stop=stop)
     if stop is not None and stop():
         raise TrainingInterrupted(request.checkpoint_path)
-    bundle = result.bundle
+    timings: dict[str, float] = {}
+    log("distill train: code labels")
+    mark = time.monotonic()
+    bundle = _labelled(result.bundle, result)  # labels read the codec only: one measurement serves both bundles
+    timings["labels_s"] = time.monotonic() - mark
     if request.prior:
         log("distill train: prior")
-        bundle = _with_prior(bundle, result, config, prior_progress)
-    log("distill train: code labels")
-    bundle = _labelled(bundle, result)
+        early = _EarlyBundle(request, bundle, log, started, stop)
+        mark = time.monotonic()
+        bundle = _with_prior(bundle, result, config, prior_progress,
+                             Early(config.train.early_bundle_prior_steps, early.write))
+        timings["prior_s"] = time.monotonic() - mark - early.spent_s
+        if early.written_s is not None:
+            timings["first_playable_s"] = early.written_s
     if request.export:
         from engine.live.export import export_bundle
         log("distill train: ONNX graphs")
+        mark = time.monotonic()
         bundle = export_bundle(bundle)
+        timings["export_s"] = time.monotonic() - mark
     bundle = _with_plot_data(bundle, result)
     if stop is not None and stop():
         raise TrainingInterrupted(request.checkpoint_path)
+    timings["total_s"] = time.monotonic() - started
+    timings.setdefault("first_playable_s", timings["total_s"])  # no early bundle: the final one is the first
+    bundle = _with_timings(bundle, timings)
     save_bundle(request.out, bundle)
     return bundle.meta["report"]
 
 
-def _with_prior(bundle, result, config, progress=None):
+class _EarlyBundle:
+    """Writes the first playable model (codec, labels, ONNX graphs, an early prior) to `request.out`
+    once, atomically, from inside the prior's training; the time it takes is kept apart."""
+
+    def __init__(self, request: TrainRequest, bundle, log: Log, started: float, stop: Callable[[], bool] | None):
+        self.request, self.bundle, self.log, self.started, self.stop = request, bundle, log, started, stop
+        self.written_s: float | None = None
+        self.spent_s = 0.0
+
+    def write(self, prior_tensors: dict, step: int) -> None:
+        from engine.bundle import save_bundle
+        if self.stop is not None and self.stop():
+            return  # a cancelled run writes nothing
+        mark = time.monotonic()
+        report = dict(self.bundle.meta.get("report", {}))
+        report["early"] = {"prior_steps": step, "note": "first playable model; training goes on and replaces it"}
+        bundle = self.bundle.with_tensors("prior", prior_tensors).with_meta(report=report)
+        if self.request.export:
+            from engine.live.export import export_bundle
+            bundle = export_bundle(bundle)
+        self.written_s = time.monotonic() - self.started
+        bundle = _with_timings(bundle, {"first_playable_s": self.written_s})
+        save_bundle(self.request.out, bundle)
+        self.spent_s = time.monotonic() - mark
+        self.log(f"{EARLY_LINE} in {self.written_s:.0f} s: {self.request.out} "
+                 f"(prior after {step} steps; training goes on)")
+
+
+def _with_timings(bundle, timings: dict):
+    report = dict(bundle.meta.get("report", {}))
+    report["timings"] = {**report.get("timings", {}), **{k: round(v, 3) for k, v in timings.items()}}
+    return bundle.with_meta(report=report)
+
+
+def _with_prior(bundle, result, config, progress=None, early=None):
     """The prior, trained on the codec's split; its evaluations kept in the report (for loss.png)."""
     from engine.prior.train import prior_finishing_step
     history: list[dict] = []
@@ -119,7 +177,7 @@ def _with_prior(bundle, result, config, progress=None):
         history.append({k: row.get(k) for k in ("step", "train_loss", "val_perplexity", "elapsed_s")})
         if progress is not None:
             progress(row)
-    out = prior_finishing_step(bundle, result, config, progress=evaluated)
+    out = prior_finishing_step(bundle, result, config, progress=evaluated, early=early)
     report = dict(out.meta.get("report", {}))
     report["prior_training"] = {**report.get("prior_training", {}), "history": history}
     return out.with_meta(report=report)

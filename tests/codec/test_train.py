@@ -81,3 +81,22 @@ def test_bad_overrides_exit_2(dev_sets, tmp_path, bad):
     proc = _distill("train", dev_sets / "dev-tiny-5", "--out", tmp_path / "m.distill", "--set", bad)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and bad.split("=")[0] in err
+
+
+def test_training_stops_on_a_plateau_and_measures_health_only_where_it_decides(dev_sets, tiny_config, tmp_path):
+    """A frozen network (no learning rate, codebooks that do not move) has a flat validation curve:
+    the run stops `patience_epochs` after its first selectable epoch, not at `max_epochs`, and rows
+    that cannot become the kept checkpoint skip the health pass except every few epochs."""
+    from engine.codec.train import HEALTH_EVERY_EPOCHS, WARMUP_EPOCHS
+    config = tiny_config.with_overrides(["train.learning_rate=0", "codec.decay=1", "codec.threshold_ema_dead_code=0",
+                                         "train.max_epochs=100", "train.patience_epochs=7", "train.augment=false"])
+    used, skipped = scan_folder(dev_sets / "dev-tiny-5", config.audio.sample_rate)
+    report = train_codec(used, skipped, config).report
+    history = report["history"]
+    assert report["codec"]["epochs"] == WARMUP_EPOCHS + 7 + 1 < 100
+    assert report["codec"]["best_epoch"] == WARMUP_EPOCHS
+    assert len({round(row["val_mel_l1"], 9) for row in history[WARMUP_EPOCHS:]}) == 1  # truly flat
+    kept_healthy = min(h["utilization"] for h in history[WARMUP_EPOCHS]["levels"]) >= config.train.healthy_utilization
+    measured = [row["epoch"] for row in history if "levels" in row]
+    assert measured == [e for e in range(WARMUP_EPOCHS, len(history))
+                        if not kept_healthy or e == WARMUP_EPOCHS or e % HEALTH_EVERY_EPOCHS == 0]

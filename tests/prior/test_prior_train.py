@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from engine.config import PriorConfig
 from engine.errors import InputError
 from engine.prior.memorisation import ngram_overlap, ngrams, overlap_report
 from engine.prior.network import Prior
-from engine.prior.train import memorisation_report, train_prior
+from engine.prior.train import Early, memorisation_report, train_prior
 
 Q, K = 2, 8
 REPORT_KEYS = {"val_perplexity", "train_perplexity", "ngram8_overlap", "ngram8_overlap_nontrivial",
@@ -131,3 +132,29 @@ def test_the_budget_counts_cpu_seconds_not_wall_seconds():
     assert waited.stats["train_s"] > 3.0 > waited.stats["cpu_s"]
     spent = train_prior(markov_files(6, 0), markov_files(2, 1), K, cfg, seed=0, max_seconds=0.0)
     assert spent.stats["stopped_by"] == "time" and spent.stats["steps"] < 40
+
+
+def test_early_hand_over_gives_the_best_weights_so_far_once():
+    """`Early` receives, once, the best checkpoint at the first evaluation at or after its step:
+    a prior built from those tensors scores what that evaluation reported."""
+    from engine.prior.network import sequence_nll
+    handed, seen = [], []
+    cfg = PriorConfig(**TINY, eval_every_steps=10, max_steps=60, patience_steps=1000)
+    val = markov_files(3, 1)
+    result = train_prior(markov_files(12, 0), val, K, cfg, seed=0, max_seconds=600, progress=seen.append,
+                         early=Early(25, lambda tensors, step: handed.append((tensors, step))))
+    assert len(handed) == 1 and handed[0][1] == 30 and result.stats["steps"] == 60
+    rows = {row["step"]: row for row in seen if row["step"] <= 30}
+    best = rows[rows[30]["best_step"]]
+    with torch.inference_mode():
+        nll, frames = sequence_nll(val, Prior.from_tensors(handed[0][0]).net.eval())
+    np.testing.assert_allclose(np.exp(nll / frames), best["val_perplexity"], rtol=1e-4)
+
+
+def test_early_hand_over_leaves_training_unchanged():
+    cfg = PriorConfig(**TINY, eval_every_steps=10, max_steps=40, patience_steps=1000)
+    args = (markov_files(12, 0), markov_files(3, 1), K, cfg)
+    plain = train_prior(*args, seed=0, max_seconds=600)
+    handed = train_prior(*args, seed=0, max_seconds=600, early=Early(10, lambda tensors, step: None))
+    for name, array in plain.tensors.items():
+        np.testing.assert_array_equal(array, handed.tensors[name], err_msg=name)
