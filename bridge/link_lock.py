@@ -38,13 +38,13 @@ class LinkLock:
         self._thread.join(timeout=timeout_s)
 
     def _ahead_s(self) -> float:
-        player, cfg = self.bridge.player, self.bridge.config
-        return (player.lead_frames + cfg.block_size) / cfg.sample_rate + MARGIN_S
+        cfg = self.bridge.config
+        return (self.bridge.lead_frames + cfg.block_size) / cfg.sample_rate + MARGIN_S
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            link, player = self.bridge.link, self.bridge.player
-            if link is None or not player.playing or not player.clock.running:
+            link, state = self.bridge.link, self.bridge.host.state()
+            if link is None or not state["playing"] or not state["clock_running"]:
                 self._stop.wait(0.02)
                 continue
             bar = link.next_bar(self._ahead_s())
@@ -61,12 +61,12 @@ class LinkLock:
             self._stop.wait(max(0.0, bar[0] - time.time()) + 0.005)
 
     def _queue(self, bar_unix_s: float, bar_number: int, bar_s: float) -> None:
-        player, rate = self.bridge.player, self.bridge.config.sample_rate
-        start, end = player.scene.bounds()
+        rate = self.bridge.config.sample_rate
+        start, end = self.bridge.host.state()["bounds_frames"]
         if end <= start:
             return
         length = end - start
         parts = max(1, round(length / (bar_s * rate)))
         target = start + (bar_number % parts) * length // parts
-        with player.at(bar_unix_s):
-            player.align_frames(target, round(TOLERANCE_MS * rate / 1000))
+        with self.bridge.at(bar_unix_s):
+            self.bridge.align_frames(target, round(TOLERANCE_MS * rate / 1000))

@@ -301,7 +301,7 @@ class Player:
 
     def _run(self) -> None:
         period_s = self.config.block_size / self.config.sample_rate
-        self.realtime = _try_realtime_priority()
+        self.realtime = try_realtime_priority()
         try:
             while not self._closing:
                 self._produce_until_lead()
@@ -405,12 +405,12 @@ class Player:
         return np.repeat(wet.T, 2, axis=1) if wet.shape[0] == 1 else np.ascontiguousarray(wet.T)
 
 
-def _try_realtime_priority() -> bool:
-    """Asks for SCHED_FIFO for the calling (producer) thread, below JACK's own threads, so a busy
-    machine does not delay the refill; without the privilege it keeps normal scheduling."""
+def try_realtime_priority(priority: int = PRODUCER_RT_PRIORITY) -> bool:
+    """Asks for SCHED_FIFO for the calling thread (the producer), below JACK's own threads, so a
+    busy machine does not delay the refill; without the privilege it keeps normal scheduling."""
     try:
         import os
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRODUCER_RT_PRIORITY))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         return True
     except (AttributeError, OSError, PermissionError):
         return False

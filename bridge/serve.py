@@ -51,6 +51,9 @@ def add_arguments(p) -> None:
     p.add_argument("--plugins-dir", dest="plugins_dirs", action="append", default=[], metavar="DIR",
                    help="a folder VST3 plugins may load from, besides the standard VST3 folders (repeatable); "
                         "/fx/add refuses a plugin anywhere else")
+    p.add_argument("--device-in-process", action="store_true",
+                   help="run the audio device's producer and callback in this process instead of a "
+                        "process of their own (for comparison: busy Python threads here can then delay them)")
 
 
 def run(args) -> int:
@@ -75,7 +78,8 @@ def run(args) -> int:
             print(f"distill serve: MIDI in from {midi_in.describe()}", file=sys.stderr)
         from bridge.plugins import PluginFolders
         folders = PluginFolders.make(getattr(args, "plugins_dirs", ()))
-        audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir, folders)
+        audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir, folders,
+                                  device_process=not getattr(args, "device_in_process", False))
         if getattr(args, "link", False):
             try:
                 peers = audio.link(True, True)
@@ -117,18 +121,19 @@ def terminate_portaudio() -> None:
 
 
 def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, clips_dir: Path,
-                      plugin_folders: Any = None):
+                      plugin_folders: Any = None, device_process: bool = True):
     """The bridge on `device`; with no device (None, or one that cannot open) the bridge still
     hosts the effect chain and renders through it, and transport says how to get sound. Without
     the bridge at all (PortAudio missing), `OfflineAudio`. `plugin_folders`: a
-    `bridge.plugins.PluginFolders` (None: the standard VST3 folders only)."""
+    `bridge.plugins.PluginFolders` (None: the standard VST3 folders only). `device_process`: the
+    device side (producer, callback, live effects) runs in a process of its own (bridge/host.py)."""
     try:
         from bridge.bridge import Bridge
         device_arg: Any = int(device) if device and device.isdigit() else device
         # The stream opens once there is something to play (BridgeAudio._set_main), not while the
         # model loads: a device asking for blocks during the load was what underran at start-up.
         bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir), play_audio=device is not None,
-                        plugin_folders=plugin_folders, defer_stream=True)
+                        plugin_folders=plugin_folders, defer_stream=True, device_process=device_process)
     except (ImportError, OSError, InputError) as e:
         print(f"distill serve: the bridge is unavailable ({e}); serving OSC and rendering only",
               file=sys.stderr)
@@ -171,7 +176,7 @@ class BridgeAudio:
         transport and parameters on that frame, a grid from that frame once it is decoded."""
         self._at = unix_s
         try:
-            with self.bridge.player.at(unix_s):
+            with self.bridge.at(unix_s):
                 yield
         finally:
             self._at = None
@@ -180,7 +185,7 @@ class BridgeAudio:
         """How early a timed call must reach the bridge at the latest: before the producer writes
         its frame, i.e. the ring's lead plus one block (16 ms at 256 frames / 48 kHz)."""
         cfg = self.bridge.config
-        return (self.bridge.player.lead_frames + cfg.block_size) / cfg.sample_rate
+        return (self.bridge.lead_frames + cfg.block_size) / cfg.sample_rate
 
     def set_model(self, model: Any, model_path: Path) -> None:
         """The live path decodes with the torch-free ONNX `LiveDecoder` and re-decodes only what an
@@ -245,7 +250,7 @@ class BridgeAudio:
                 kind, payload, at, stamps = self._jobs.get()
             for kind, payload, at, stamps in batch.values():  # the grid before the layers mixed with it
                 try:
-                    with self._decode_lock, self.bridge.player.at(at):  # a timed edit: heard from its frame on
+                    with self._decode_lock, self.bridge.at(at):  # a timed edit: heard from its frame on
                         self._trace = stamps
                         self._decode(kind, payload)
                 except Exception as e:
@@ -435,7 +440,7 @@ class BridgeAudio:
                 "underruns": s.get("underruns", 0), "latency_ms": 1000.0 * latency if latency else 0.0,
                 "gain_db": s.get("gain_db", 0.0), "tempo_bpm": s.get("tempo_bpm", 120.0),
                 "link": bool(s.get("link")), "host_underflows": s.get("host_underflows", 0),
-                "idle_underruns": s.get("idle_underruns", 0), "late_commands": int(self.bridge.player.timed.late)}
+                "idle_underruns": s.get("idle_underruns", 0), "late_commands": int(s.get("late_commands", 0))}
 
     def close(self, timeout_s: float = 10.0) -> bool:
         """Joins the decode thread (it finishes the decode it is in, within `timeout_s`), closes the

@@ -87,9 +87,11 @@ def test_a_signal_stops_a_playing_device_server_cleanly(tiny_library, sig):
 
 
 @pytest.mark.skipif(not shutil.which("jackd"), reason="needs Debian jackd2 (.ci/run installs it)")
-def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path):
+@pytest.mark.parametrize("device_process", [True, False], ids=["device-process", "in-process"])
+def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path, device_process):
     """What a clean exit rests on: after `BridgeAudio.close()` on a real JACK device no decode or
-    producer thread is alive and the stream is closed; `terminate_portaudio` then releases PortAudio."""
+    producer thread is alive and the stream is closed (with the device in its own process, that
+    process has ended); `terminate_portaudio` then releases PortAudio."""
     import sounddevice as sd
 
     from bridge import devices
@@ -102,7 +104,7 @@ def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path):
     jack = JackServer.ensure(name, 48000, 256)
     try:
         devices.refresh()  # PortAudio sees the JACK server started after import
-        audio = open_bridge_audio("system", 48000, 256, tmp_path)
+        audio = open_bridge_audio("system", 48000, 256, tmp_path, device_process=device_process)
         assert isinstance(audio, BridgeAudio) and audio.describe() != "none", audio.bridge.message
         model = Model.load(tiny_library / "models" / "tiny.distill")
         audio.set_model(model, tiny_library / "models" / "tiny.distill")
@@ -112,8 +114,12 @@ def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path):
         audio.play()
         audio.close()
         assert not audio._thread.is_alive(), "the decode thread outlived close()"
-        assert not audio.bridge.player._thread.is_alive(), "the bridge's producer thread outlived close()"
-        assert audio.bridge._stream is None
+        if device_process:
+            assert audio.bridge.host._proc.poll() == 0, "the device process did not end cleanly"
+        else:
+            assert not audio.bridge.player._thread.is_alive(), "the bridge's producer thread outlived close()"
+            assert audio.bridge.host._stream is None
+        assert not audio.bridge.stream_open
         audio.close()  # idempotent
         terminate_portaudio()
         assert not sd._initialized, "PortAudio is still initialised"
@@ -145,7 +151,9 @@ def test_layered_voices_over_osc_reach_the_playing_bridge(tiny_library, tmp_path
     srv = audio = None
     try:
         devices.refresh()
-        audio = open_bridge_audio("system", 48000, 256, tmp_path)
+        # in-process, so the test can read what the producer mixes (test_render_paths hears the
+        # layers through the device process)
+        audio = open_bridge_audio("system", 48000, 256, tmp_path, device_process=False)
         assert isinstance(audio, BridgeAudio) and audio.describe() != "none", audio.bridge.message
         srv = Server(ServeOptions(osc_port=0, web_port=None, models_dir=tiny_library / "models", clips_dir=tmp_path,
                                   input_dir=tmp_path), audio, log=lambda text: None).start_in_thread()

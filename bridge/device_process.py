@@ -1,0 +1,191 @@
+"""The device side in a process of its own: `DeviceProcess` here, a `PlayerHost` in the child.
+
+`DeviceProcess` has `PlayerHost`'s methods; each call goes over a private socket pair to the child
+(`python -m bridge.device_process FD`), which runs it on its one call thread and answers. Only
+control crosses the pipe (a voice's samples when it is replaced, a splice's few thousand samples,
+a transport command): the audio path — producer → ring → callback — lives entirely in the child,
+so nothing is pickled, locked or shared per block, and no thread of the engine's process can hold
+the GIL the callback needs (bridge/host.py says why that matters). The pipe is a socketpair
+between this process and the child it started: nothing else can reach it.
+
+Time: a call made inside `with device.at(unix_s):` carries `unix_s` and runs inside the child's
+`with host.at(unix_s):`; both processes read the same clocks (CLOCK_MONOTONIC, the Unix time).
+
+Failure: the child's errors come back as the same `InputError` sentence. A child that does not
+answer (a plugin stuck in a block, PortAudio waiting for a JACK server that went away) is killed
+after the call's timeout, and the engine's process is never left waiting: it never loaded
+PortAudio. The child ignores Ctrl-C (the terminal sends it to the whole group: the engine closes
+the device in order) and ends when its pipe closes, or with the engine (PR_SET_PDEATHSIG).
+
+Written by hand rather than with `multiprocessing.Manager` or a `Pool`: those fork or re-import the
+engine's main module (torch and all) in the child, proxy attributes lazily and hide timeouts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+
+from bridge.player import PlayerConfig, try_realtime_priority
+from bridge.plugins import PluginFolders
+from bridge.schedule import AtTime
+from engine.errors import InputError
+
+log = logging.getLogger("distill.bridge")
+CALL_TIMEOUT_S = 10.0     # a control call; VST3 loading can take a few seconds
+START_TIMEOUT_S = 30.0    # the child's imports and PortAudio's device scan
+CALL_THREAD_RT_PRIORITY = 2  # the child's call thread: below the producer (3) and JACK's threads
+CALLS = ("find_device", "open_stream", "set_audio", "apply_splice", "set_voices", "set_voice_gain",
+         "set_loop_frames", "play", "stop", "seek_frames", "align_frames", "set_gain_db", "mix_voices",
+         "add_effect", "remove_effect", "move_effect", "set_effect_param", "set_effect_bypass",
+         "effects_to_dict", "effects_from_dict", "effects", "state", "reset_callback_timer")
+
+
+class DeviceGone(InputError):
+    """The device process ended or stopped answering."""
+
+
+class DeviceProcess:
+    """A `PlayerHost` in a child process, with the same methods (see CALLS) and `at(unix_s)`."""
+
+    def __init__(self, config: PlayerConfig, plugin_folders: PluginFolders | None = None) -> None:
+        self.config = config
+        self.at = AtTime()
+        self.stuck = False
+        self.pid: int | None = None
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        self._proc = subprocess.Popen([sys.executable, "-m", "bridge.device_process", str(theirs.fileno())],
+                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
+        theirs.close()
+        self.pid = self._proc.pid
+        self._conn = Connection(ours.detach())
+        self._lock = threading.Lock()  # one call in flight: the child answers in order
+        self._gone: str | None = None
+        self._call("init", config, plugin_folders or PluginFolders.make(), timeout_s=START_TIMEOUT_S)
+
+    def __getattr__(self, name: str):
+        if name in CALLS:
+            return lambda *args, **kwargs: self._call(name, *args, **kwargs)
+        raise AttributeError(name)
+
+    @property
+    def alive(self) -> bool:
+        return self._gone is None and self._proc.poll() is None
+
+    def _call(self, name: str, *args, timeout_s: float = CALL_TIMEOUT_S, **kwargs):
+        with self._lock:
+            if self._gone is not None:
+                raise DeviceGone(f"the audio device process has ended ({self._gone})")
+            try:
+                self._conn.send((name, args, kwargs, self.at.current))
+                if not self._conn.poll(timeout_s):
+                    self._end(f"no answer to {name} within {timeout_s:.0f} s")
+                    raise DeviceGone(f"the audio device process did not answer {name} within "
+                                     f"{timeout_s:.0f} s and was stopped")
+                kind, value = self._conn.recv()
+            except (EOFError, OSError) as e:
+                self._end(f"{type(e).__name__} on its pipe, exit code {self._proc.poll()}")
+                raise DeviceGone(f"the audio device process has ended ({self._gone})") from None
+        if kind == "ok":
+            return value
+        if kind == "input":
+            raise InputError(value)
+        raise RuntimeError(f"audio device process, {name}: {value}")
+
+    def _end(self, why: str) -> None:
+        self._gone = why
+        if self._proc.poll() is None:
+            self._proc.kill()
+            try:
+                self._proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+        self._conn.close()
+
+    def close(self, timeout_s: float = 2.0) -> bool:
+        """Closes the stream and the child within about 2 × `timeout_s`. A child that does not end
+        in time (PortAudio waiting for a vanished JACK server) is killed and `stuck` set; this
+        process is never left waiting. Returns whether the device stopped cleanly."""
+        if self._gone is not None:
+            return not self.stuck
+        clean = False
+        try:
+            clean = bool(self._call("close", timeout_s, timeout_s=timeout_s + 1.0))
+        except (DeviceGone, RuntimeError) as e:
+            log.warning("closing the audio device process: %s", e)
+        with self._lock:
+            try:
+                self._proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                clean = False
+            if self._gone is None:
+                self._end("closed")
+        self.stuck = not clean
+        return clean
+
+
+# ---------------------------------------------------------------- the child
+def _serve(fd: int) -> int:
+    conn = Connection(fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine closes us in order (see the docstring)
+    _die_with_parent()
+    try_realtime_priority(CALL_THREAD_RT_PRIORITY)
+    from bridge.host import PlayerHost
+    host = None
+    clean = True
+    while True:
+        try:
+            name, args, kwargs, at_s = conn.recv()
+        except (EOFError, OSError):  # the engine went away: close the device, bounded, and end
+            clean = host is None or host.close(2.0)
+            break
+        try:
+            if name == "init":
+                host, value = PlayerHost(*args, **kwargs), None
+            elif name == "close":
+                clean = value = host.close(*args)
+            else:
+                with host.at(at_s):
+                    value = getattr(host, name)(*args, **kwargs)
+            reply = ("ok", value)
+        except InputError as e:
+            reply = ("input", str(e))
+        except Exception as e:  # noqa: BLE001 - the engine gets one sentence; the child lives on
+            reply = ("error", f"{type(e).__name__}: {e}")
+        try:
+            conn.send(reply)
+        except (EOFError, OSError):
+            clean = host is None or host.close(2.0)
+            break
+        if name == "close":
+            break
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if clean and "sounddevice" in sys.modules:
+        from bridge import devices
+        devices.terminate()  # PortAudio's JACK client goes before the interpreter does
+    if not clean:
+        os._exit(0)  # threads stuck in PortAudio would hang the interpreter's exit
+    return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the engine's process dies, even by SIGKILL."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            os._exit(0)  # the parent already went before prctl took effect
+    except (OSError, AttributeError):
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(_serve(int(sys.argv[1])))
