@@ -43,7 +43,7 @@ CALL_THREAD_RT_PRIORITY = 2  # the child's call thread: below the producer (3) a
 CALLS = ("find_device", "open_stream", "set_audio", "apply_splice", "set_voices", "set_voice_gain",
          "set_loop_frames", "play", "stop", "seek_frames", "align_frames", "set_gain_db", "mix_voices",
          "add_effect", "remove_effect", "move_effect", "set_effect_param", "set_effect_bypass",
-         "effects_to_dict", "effects_from_dict", "effects", "state", "reset_callback_timer")
+         "effects_to_dict", "effects_from_dict", "effects", "reset_callback_timer")  # PlayerHost's methods
 
 
 class DeviceGone(InputError):
@@ -73,6 +73,14 @@ class DeviceProcess:
         if name in CALLS:
             return lambda *args, **kwargs: self._call(name, *args, **kwargs)
         raise AttributeError(name)
+
+    def state(self) -> dict:
+        """The child's `PlayerHost.state()`; after it ended, a silent state saying so (/status answers)."""
+        try:
+            return self._call("state", timeout_s=2.0)
+        except DeviceGone as e:
+            from bridge.host import PlayerHost
+            return PlayerHost.silent_state(self.config, str(e))
 
     @property
     def alive(self) -> bool:

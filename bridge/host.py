@@ -259,6 +259,16 @@ class PlayerHost:
             "message": self.message,
         }
 
+    @staticmethod
+    def silent_state(config: PlayerConfig, message: str) -> dict:
+        """`state()` of a device side that is not there (its process ended): nothing plays."""
+        return {"playing": False, "position_frames": 0, "underruns": 0, "idle_underruns": 0,
+                "host_underflows": 0, "stream_open": False, "output_latency_s": None,
+                "lead_frames": config.lead_blocks * config.block_size, "callback_p99_s": 0.0, "callbacks": 0,
+                "clock_running": False, "bounds_frames": [0, 0], "voices": 0, "effects": 0, "late_commands": 0,
+                "align_slips": 0, "realtime": False, "producer_error": message,  # what stopped the sound
+                "jack_ports": [], "message": message}
+
     def reset_callback_timer(self) -> None:
         """Starts the callback-duration figure afresh (tools/bench: after start-up)."""
         self.player.timer.count = 0

@@ -32,6 +32,9 @@ import numpy as np
 SOAK_S = float(os.environ.get("DISTILL_SOAK_S", "30"))
 SOAK_TRAIN = os.environ.get("DISTILL_SOAK_TRAIN", "") not in ("", "0")
 SOAK_BLOCK = int(os.environ.get("DISTILL_SOAK_BLOCK", "256"))
+# the device side in a process of its own, as `distill serve` runs it; DISTILL_SOAK_DEVICE=thread: in-process
+SOAK_PROCESS = os.environ.get("DISTILL_SOAK_DEVICE", "process") != "thread"
+SOAK_LEAD = int(os.environ.get("DISTILL_SOAK_LEAD", "0"))  # blocks ready ahead; 0: the Bridge's default
 SERVER = os.environ.get("DISTILL_JACK_SERVER", "distill-test")
 VST3 = "/usr/lib/vst3/ZamCompX2.vst3"
 RATE = 48000
@@ -48,8 +51,8 @@ def _test_audio(seconds: float, seed: int = 0) -> np.ndarray:
 class _Session:
     """A JACK server (reused if running), PortAudio pointed at it, and a Bridge playing into it."""
 
-    def __init__(self, block: int = 256) -> None:
-        self.block = block
+    def __init__(self, block: int = 256, device_process: bool = False, lead_blocks: int = 0) -> None:
+        self.block, self.device_process, self.lead_blocks = block, device_process, lead_blocks
 
     def __enter__(self):
         from bridge import devices
@@ -60,7 +63,9 @@ class _Session:
         self.client = f"distill-bench-{os.getpid()}"
         devices.refresh(self.client)
         from bridge.bridge import Bridge
-        self.bridge = Bridge(None, RATE, self.block, strict_device=True)
+        lead = {"lead_blocks": self.lead_blocks} if self.lead_blocks else {}
+        self.bridge = Bridge(None, RATE, self.block, strict_device=True, device_process=self.device_process,
+                             jack_client_name=self.client if self.device_process else None, **lead)
         return self
 
     def __exit__(self, *exc):
@@ -107,7 +112,7 @@ def _soak() -> dict:
     from bridge.jack_tools import edit_storm
     audio = _test_audio(2.0)
     training = _Training() if SOAK_TRAIN else contextlib.nullcontext()
-    with training, _Session(SOAK_BLOCK) as s:
+    with training, _Session(SOAK_BLOCK, SOAK_PROCESS, SOAK_LEAD) as s:
         if SOAK_TRAIN:
             time.sleep(20.0)  # the training has imported torch and is in its steps
         b = s.bridge
@@ -116,7 +121,7 @@ def _soak() -> dict:
         b.play()
         time.sleep(0.5)
         before = b.status()
-        b.player.timer.count = 0
+        b.host.reset_callback_timer()
         edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
         status = b.status()
     return {  # start-up included (the issue's figure): the stream opened with play()
@@ -124,7 +129,8 @@ def _soak() -> dict:
                            "after_startup": status["underruns"] - before["underruns"],
                            "host_underflows": status["host_underflows"] - before["host_underflows"],
                            "block_size": SOAK_BLOCK, "plugin": "ZamCompX2", "training_alongside": SOAK_TRAIN,
-                           "training_runs": training.runs if SOAK_TRAIN else 0,
+                           "training_runs": training.runs if SOAK_TRAIN else 0, "device_process": SOAK_PROCESS,
+                           "lead_blocks": round(status["lead_s"] * RATE / SOAK_BLOCK),
                            "load_1min": os.getloadavg()[0]},
         "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",
                                "block_period_ms": SOAK_BLOCK / RATE * 1000, "training_alongside": SOAK_TRAIN},

@@ -8,7 +8,9 @@ of small torch matmuls with one thread, as training steps run; all need the GIL 
 operations); with the same three loops in other processes (the same CPU load, no shared GIL: what
 moving the device side to its own process would buy); and with the threads again but
 `sys.setswitchinterval(0.0005)` (the GIL handed over every 0.5 ms instead of Python's 5, what
-an open Bridge stream now sets; the other runs use 5 ms). Per callback the bench stamps when Python code started and where the ring was; the
+an open Bridge stream now sets; the other runs use 5 ms); and with the threads in the engine's
+process but the device side in a process of its own (`Bridge(device_process=True)`, what `distill
+serve` runs: underruns and host underflows only, the callback cannot be stamped from here). Per callback the bench stamps when Python code started and where the ring was; the
 callback's start delay is `started - frame / rate` minus the smallest such offset over the 64
 callbacks around it (the device's own frame clock, as bridge/schedule.py reads it), so it is the
 wait for the GIL plus the OS's wake-up. The producer's slack is the ring's fill when a callback
@@ -115,16 +117,51 @@ def _run(busy: bool, processes: bool = False, switch_s: float = 0.005) -> dict:
             "callbacks": int(k1 - k0), "load_1min": os.getloadavg()[0]}
 
 
+def _run_device_process() -> dict:
+    """The three busy threads in this process, the device side in its own (bridge/device_process.py)."""
+    from bridge.bridge import Bridge
+    from bridge.jack_tools import JackServer, edit_storm
+    server = JackServer.ensure(SERVER, RATE, BLOCK)
+    b = Bridge(None, RATE, BLOCK, strict_device=True, defer_stream=True, device_process=True)
+    stop = threading.Event()
+    threads = [threading.Thread(target=f, args=(stop,), daemon=True) for f in (_busy_python, _busy_python, _busy_torch)]
+    t = np.linspace(0, 2, 2 * RATE, endpoint=False)
+    audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    old_switch = __import__("sys").getswitchinterval()
+    try:
+        b.set_audio(audio, RATE)
+        b.play()
+        __import__("sys").setswitchinterval(0.005)  # this process keeps Python's default
+        time.sleep(0.5)
+        for th in threads:
+            th.start()
+        before = b.status()
+        b.host.reset_callback_timer()
+        edit_storm(b, audio, RATE, SECONDS, 50.0)
+        status = b.status()
+    finally:
+        stop.set()
+        __import__("sys").setswitchinterval(old_switch)
+        for th in threads:
+            th.join(timeout=2)
+        b.close()
+        server.stop()
+    return {"underruns": status["underruns"] - before["underruns"],
+            "host_underflows": status["host_underflows"] - before["host_underflows"],
+            "callback_p99_share": round(status["callback_p99_share"], 4), "load_1min": os.getloadavg()[0]}
+
+
 def gil_callback_delay_ms() -> dict:
     alone = _run(busy=False)
     busy = _run(busy=True)
     elsewhere = _run(busy=True, processes=True)  # the same load without the GIL: other processes
     short_switch = _run(busy=True, switch_s=0.0005)  # the same threads, GIL handed over every 0.5 ms
+    device_process = _run_device_process()  # the same threads; the callback and producer elsewhere
     return {"value": busy["callback_delay_p99_ms"], "unit": "ms (p99, 3 busy Python threads)",
             "baseline": alone["callback_delay_p99_ms"],
             "ratio": round(busy["callback_delay_p99_ms"] / max(alone["callback_delay_p99_ms"], 1e-6), 2),
             "alone": alone, "busy": busy, "busy_in_other_processes": elsewhere,
-            "busy_switch_interval_0_5ms": short_switch, "seconds": SECONDS, "block_size": BLOCK,
+            "busy_switch_interval_0_5ms": short_switch, "busy_device_process": device_process, "seconds": SECONDS, "block_size": BLOCK,
             "switch_interval_ms": 1000 * __import__("sys").getswitchinterval()}
 
 

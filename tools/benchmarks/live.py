@@ -83,11 +83,17 @@ def _serve(device: bool) -> dict:
                 time.sleep(2.0)
             status = _status(client)
             torch_loaded = "torch" in _modules(proc.proc.pid)
-            return {"ready_s": ready_s, "ready_cpu_s": ready_cpu_s, "rss_mb": _rss_mb(proc.proc.pid), "generate_10s_osc_s": generate_s,
+            child = _children(proc.proc.pid)  # the device process (bridge/device_process.py), if any
+            device_side = {"rss_mb": round(_rss_mb(child[0]), 1), **_memory_mb(child[0])} if child else None
+            return {"device_process": device_side,"ready_s": ready_s, "ready_cpu_s": ready_cpu_s, "rss_mb": _rss_mb(proc.proc.pid), "generate_10s_osc_s": generate_s,
                     **_memory_mb(proc.proc.pid),
                     "underruns": status["underruns"], "audio": status["audio"], "torch_loaded": torch_loaded}
         finally:
             client.close()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def _modules(pid: int) -> str:
@@ -123,7 +129,7 @@ def serve_rss_mb() -> dict:
             "with_device": None if device is None else {
                 "rss_mb": round(device["rss_mb"], 1), "private_mb": device["private_mb"],
                 "jack_shared_mb": device["jack_shared_mb"], "audio": device["audio"], "underruns": device["underruns"],
-                "torch_loaded": device["torch_loaded"]},
+                "torch_loaded": device["torch_loaded"], "device_process": device["device_process"]},
             "load_1min": os.getloadavg()[0]}
 
 
