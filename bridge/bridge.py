@@ -318,6 +318,7 @@ class Bridge:
             "voices": state["voices"],
             "effects": state["effects"],
             "late_commands": state["late_commands"],
+            "edit_rewinds": state["edit_rewinds"],  # edits heard before the lead (bridge/player.py _rewind)
             "tempo_bpm": self.tempo.bpm,
             "link": link,
             "message": state["producer_error"] or self.message,

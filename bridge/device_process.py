@@ -11,9 +11,10 @@ between this process and the child it started: nothing else can reach it.
 Time: a call made inside `with device.at(unix_s):` carries `unix_s` and runs inside the child's
 `with host.at(unix_s):`; both processes read the same clocks (CLOCK_MONOTONIC, the Unix time).
 
-Failure: the child's errors come back as the same `InputError` sentence. A child that does not
-answer (a plugin stuck in a block, PortAudio waiting for a JACK server that went away) is killed
-after the call's timeout, and the engine's process is never left waiting: it never loaded
+Failure: the child's errors come back as the same `InputError` sentence. A call the child does
+not answer within its timeout fails with a sentence saying so (its late answer is recognised by
+its number and dropped); at close, a child that does not end (PortAudio waiting for a JACK server
+that went away) is killed, and the engine's process is never left waiting: it never loaded
 PortAudio. The child ignores Ctrl-C (the terminal sends it to the whole group: the engine closes
 the device in order) and ends when its pipe closes, or with the engine (PR_SET_PDEATHSIG).
 
@@ -29,6 +30,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 
 from bridge.player import PlayerConfig, try_realtime_priority
@@ -65,7 +67,8 @@ class DeviceProcess:
         theirs.close()
         self.pid = self._proc.pid
         self._conn = Connection(ours.detach())
-        self._lock = threading.Lock()  # one call in flight: the child answers in order
+        self._lock = threading.Lock()  # one call at a time: the child answers in order
+        self._sequence = 0  # each call's number, echoed in its answer
         self._gone: str | None = None
         self._call("init", config, plugin_folders or PluginFolders.make(), timeout_s=START_TIMEOUT_S)
 
@@ -90,13 +93,17 @@ class DeviceProcess:
         with self._lock:
             if self._gone is not None:
                 raise DeviceGone(f"the audio device process has ended ({self._gone})")
+            self._sequence += 1
             try:
-                self._conn.send((name, args, kwargs, self.at.current))
-                if not self._conn.poll(timeout_s):
-                    self._end(f"no answer to {name} within {timeout_s:.0f} s")
-                    raise DeviceGone(f"the audio device process did not answer {name} within "
-                                     f"{timeout_s:.0f} s and was stopped")
-                kind, value = self._conn.recv()
+                self._conn.send((self._sequence, name, args, kwargs, self.at.current))
+                deadline = time.monotonic() + timeout_s
+                while True:  # answers to calls that timed out earlier arrive first: skip them
+                    if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                        raise DeviceGone(f"the audio device process did not answer {name} within "
+                                         f"{timeout_s:.0f} s (is the machine overloaded, or a plugin stuck?)")
+                    sequence, kind, value = self._conn.recv()
+                    if sequence == self._sequence:
+                        break
             except (EOFError, OSError) as e:
                 self._end(f"{type(e).__name__} on its pipe, exit code {self._proc.poll()}")
                 raise DeviceGone(f"the audio device process has ended ({self._gone})") from None
@@ -149,7 +156,7 @@ def _serve(fd: int) -> int:
     clean = True
     while True:
         try:
-            name, args, kwargs, at_s = conn.recv()
+            sequence, name, args, kwargs, at_s = conn.recv()
         except (EOFError, OSError):  # the engine went away: close the device, bounded, and end
             clean = host is None or host.close(2.0)
             break
@@ -167,7 +174,7 @@ def _serve(fd: int) -> int:
         except Exception as e:  # noqa: BLE001 - the engine gets one sentence; the child lives on
             reply = ("error", f"{type(e).__name__}: {e}")
         try:
-            conn.send(reply)
+            conn.send((sequence, *reply))
         except (EOFError, OSError):
             clean = host is None or host.close(2.0)
             break

@@ -44,6 +44,8 @@ class PlayerConfig:
     ramp_ms: float = 5.0      # play/stop/gain ramps: long enough not to click, short enough to feel instant
     crossfade_ms: float = 5.0  # edits, seeks and loop jumps
     loop_seam_ms: float = LOOP_SEAM_MS  # the loop's end into its start (0: a hard cut); see mix_scene
+    rewind_margin_ms: float = 1.0  # an edit rewrites blocks already in the ring only when the
+    #                                callback that plays them is at least this far off (Player._rewind)
 
     def __post_init__(self) -> None:
         if not 8000 <= self.sample_rate <= 192000:
@@ -99,10 +101,12 @@ class Player:
         self._dry = np.zeros(config.block_size, np.float32)
         self._old = np.zeros(config.block_size, np.float32)
         self._ramp = np.arange(1, config.block_size + 1, dtype=np.float32)
-        log = config.ring_blocks * 4
-        self._log_frame = np.zeros(log, np.int64)  # ring frame where a block starts
-        self._log_position = np.zeros(log, np.int64)
-        self._log_count = 0
+        # (ring frame where a block starts, the producer's state there): the playhead's position
+        # and the blocks an edit may rewrite (_rewind); frames only ever increase along it
+        self._history: deque = deque(maxlen=config.ring_blocks * 4)
+        self._rewind_floor = 0  # no rewind before this ring frame: commands were applied up to it
+        self.rewinds = 0  # edits that rewrote blocks already in the ring
+        self._host_frames = config.block_size  # the host's buffer (fit_host_buffer)
         self._thread: threading.Thread | None = None
         self._closing = False
         self.producer_error: str | None = None
@@ -249,6 +253,7 @@ class Player:
         256-frame period asks for four 64-frame blocks back to back, faster than a producer wakes.
         Call before start()."""
         unit = max(self.config.block_size, int(host_frames))
+        self._host_frames = int(host_frames)
         self.lead_frames = self.config.lead_blocks * unit
         needed = self.lead_frames + 2 * unit + self.config.block_size
         if needed > self.ring.capacity:
@@ -282,14 +287,12 @@ class Player:
     def position_frames(self) -> int:
         """Frame of the timeline the callback is playing now (approximate to one block)."""
         read = self.ring.read
-        n = min(self._log_count, len(self._log_frame))
-        best = None
-        for k in range(n):
-            if self._log_frame[k] <= read and (best is None or self._log_frame[k] > self._log_frame[best]):
-                best = k
-        if best is None:
+        for frame, state in reversed(list(self._history)):  # list(): one step under the GIL
+            if frame <= read:
+                position = int(state[1] + (read - frame))
+                break
+        else:
             return self._position
-        position = int(self._log_position[best] + (read - self._log_frame[best]))
         start, end = self._scene.bounds()
         if end > start and position >= end:
             position = start + (position - start) % (end - start)
@@ -311,10 +314,42 @@ class Player:
 
     def _produce_until_lead(self) -> None:
         block = self.config.block_size
+        self._rewind()
         while self.ring.available() < self.lead_frames and self.ring.space() >= block:
             for frames, due in self.timed.segments(self.ring.written, block, self.clock.frame_at):  # cut where timed commands fall
                 self._commands.extend(due)
                 self.ring.write(self._render_block(frames))
+
+    def _rewind(self) -> None:
+        """An edit waiting with an empty effects chain rewrites the blocks already in the ring, so
+        it is heard from the next block the callback has not started, not after the lead: the
+        producer's state at that block's first frame is restored and the lead is refilled from
+        there (the edit crossfades in as usual). Only where nothing else was applied since (a
+        command's effect would be lost), and only blocks whose callback is at least
+        `rewind_margin_ms` off (callbacks never start before the frame clock's time for their
+        first frame, so a block the producer rewrites is not read meanwhile). With effects the
+        blocks in the ring went through the chain, whose state cannot be rewound: the edit waits."""
+        block = self.config.block_size
+        if (self.chain.slots or not self._commands or self._commands[0][0] != "scene" or self._fade is not None
+                or not self.clock.running or self._host_frames > block):  # several callbacks per host cycle: no clock per block
+            return
+        rate, read = self.config.sample_rate, self.ring.read
+        soon_s = time.perf_counter() + self.config.rewind_margin_ms / 1000.0 - self.clock.epoch_s()
+        for frame, state in self._history:
+            callback = read + (frame - read) // block * block  # first frame of the callback that reads it
+            # a callback copying `read` now started before `soon_s` (the clock's time for it has passed)
+            if frame >= self._rewind_floor and callback >= read and callback / rate > soon_s:
+                break
+        else:
+            return
+        if frame >= self.ring.written or state[7] is not None:
+            return
+        while self._history and self._history[-1][0] >= frame:
+            self._history.pop()
+        (self._scene, self._position, self._playing, self._transport_gain, self._gain, self._gain_target,
+         self._gain_step) = state[:7]
+        self.ring.written = frame  # the callback has not reached it (above); the lead refills from here
+        self.rewinds += 1
 
     def _apply_commands(self) -> None:
         while self._commands:
@@ -363,10 +398,12 @@ class Player:
         cfg = self.config
         n = n or cfg.block_size
         ramp = self._ramp[:n]
+        self._history.append((self.ring.written, (self._scene, self._position, self._playing, self._transport_gain,
+                                                  self._gain, self._gain_target, self._gain_step, self._fade)))
+        waiting = len(self._commands)
         self._apply_commands()
-        self._log_frame[self._log_count % len(self._log_frame)] = self.ring.written
-        self._log_position[self._log_count % len(self._log_position)] = self._position
-        self._log_count += 1
+        if len(self._commands) != waiting:
+            self._rewind_floor = self.ring.written + n  # what this block applied must stay in it
         dry = self._dry[:n]
         audible_before = self._transport_gain > 0.0  # a ramp-down block ends at 0 but is heard
         if not self._playing and self._transport_gain == 0.0:

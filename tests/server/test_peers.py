@@ -120,32 +120,38 @@ def status(client) -> dict:
     return dict(zip(pairs[::2], pairs[1::2]))
 
 
+def done(client, *message):
+    reply = client.answer(*message)
+    assert reply[0] == "/done", reply  # the /fail's sentence in the report
+    return reply
+
+
 def test_the_device_plays_edits_and_renders_through_the_bridge(serve):
     client = OscClient(serve.osc_port)
     client.send("/notify", 1, client.port)  # take the replies back from the shared reply port
     assert client.recv() == ("/done", ["/notify"])
-    assert client.answer("/model/load", "tiny")[0] == "/done"
+    done(client, "/model/load", "tiny")
     assert status(client)["audio"] != "none", serve.banner
-    assert client.answer("/generate", 2.0, 1)[0] == "/done"
+    done(client, "/generate", 2.0, 1)
     assert client.answer("/play") == ("/done", ["/play"])
     time.sleep(0.5)
     s = status(client)
     assert s["transport"] == "playing" and s["position_s"] > 0
-    assert client.answer("/edit/set", 0, 4, 3)[0] == "/done"
-    assert client.answer("/gain", -6)[0] == "/done"
-    assert client.answer("/fx/add", "Gain")[0] == "/done"
-    assert client.answer("/fx/param", 0, "gain_db", -3.0)[0] == "/done"
+    done(client, "/edit/set", 0, 4, 3)
+    done(client, "/gain", -6)
+    done(client, "/fx/add", "Gain")
+    done(client, "/fx/param", 0, "gain_db", -3.0)
     assert client.call("/fx/list", skip=())[-1] == ("/done", ["/fx/list", 1])
-    assert client.answer("/undo")[0] == "/done"  # undoes the parameter change
-    assert client.answer("/audition/code", 1, 2, 16)[0] == "/done"
+    done(client, "/undo")  # undoes the parameter change
+    done(client, "/audition/code", 1, 2, 16)
     assert client.answer("/stop") == ("/done", ["/stop"])
     rendered = client.answer("/render", "through-bridge")
     assert rendered[0] == "/done" and Path(rendered[1][1]).stat().st_size > 1000
-    assert client.answer("/tempo", 120)[0] == "/done"
-    assert client.answer("/render/length", 0, 1)[0] == "/done"  # one bar at 120 bpm: 2 s
+    done(client, "/tempo", 120)
+    done(client, "/render/length", 0, 1)  # one bar at 120 bpm: 2 s
     from pedalboard.io import AudioFile
     with AudioFile(client.answer("/render", "one-bar")[1][1]) as f:
         assert abs(f.frames / f.samplerate - 2.0) < 0.01
-    assert client.answer("/render/length", 0, 0)[0] == "/done"
+    done(client, "/render/length", 0, 0)
     assert "LiveDecoder" not in serve.stderr_text() and "decode failed" not in serve.stderr_text()
     client.close()

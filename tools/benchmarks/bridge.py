@@ -150,7 +150,7 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
     silence = np.zeros(RATE, np.float32)
     tone = np.full(RATE, 0.5, np.float32)  # DC: the crossfade's first sample is already visible
     rng = np.random.default_rng(2)
-    with _Session() as s:
+    with _Session(device_process=SOAK_PROCESS) as s:
         b = s.bridge
         b.set_audio(silence, RATE)
         b.play()
@@ -167,8 +167,9 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
                 b.set_audio(silence, RATE)
                 time.sleep(0.06)
         recording = rec.result()
-        lead_ms = b.status()["lead_s"] * 1000
-        latency_ms = b.status()["output_latency_s"] * 1000
+        status = b.status()
+        lead_ms = status["lead_s"] * 1000
+        latency_ms = status["output_latency_s"] * 1000
     x = np.abs(recording.audio[:, 0])
     delays = []
     for t0 in calls:
@@ -184,7 +185,8 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
     d = np.array(delays)
     return {"value": round(float(np.median(d)), 3), "unit": "ms", "p95": round(float(np.percentile(d, 95)), 3),
             "max": round(float(d.max()), 3), "trials": len(d), "measured_from": "set_audio call",
-            "lead_ms": lead_ms, "host_buffer_ms": latency_ms}
+            "lead_ms": lead_ms, "host_buffer_ms": latency_ms, "device_process": SOAK_PROCESS,
+            "edit_rewinds": status["edit_rewinds"], "load_1min": os.getloadavg()[0]}
 
 
 def render_rt_factor() -> dict:
