@@ -33,7 +33,8 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
-from bridge.player import PlayerConfig, try_realtime_priority
+from bridge.player import PlayerConfig
+from bridge.priority import DEVICE_CALLS_RT_PRIORITY, raise_thread_priority
 from bridge.plugins import PluginFolders
 from bridge.schedule import AtTime
 from engine.errors import InputError
@@ -41,7 +42,6 @@ from engine.errors import InputError
 log = logging.getLogger("distill.bridge")
 CALL_TIMEOUT_S = 10.0     # a control call; VST3 loading can take a few seconds
 START_TIMEOUT_S = 30.0    # the child's imports and PortAudio's device scan
-CALL_THREAD_RT_PRIORITY = 2  # the child's call thread: below the producer (3) and JACK's threads
 CALLS = ("find_device", "open_stream", "set_audio", "apply_splice", "set_voices", "set_voice_gain",
          "set_loop_frames", "play", "stop", "seek_frames", "align_frames", "set_gain_db", "mix_voices",
          "add_effect", "remove_effect", "move_effect", "set_effect_param", "set_effect_bypass",
@@ -150,7 +150,7 @@ def _serve(fd: int) -> int:
     conn = Connection(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine closes us in order (see the docstring)
     _die_with_parent()
-    try_realtime_priority(CALL_THREAD_RT_PRIORITY)
+    raise_thread_priority(DEVICE_CALLS_RT_PRIORITY)
     from bridge.host import PlayerHost
     host = None
     clean = True

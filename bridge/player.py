@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bridge.effects import EffectsChain
+from bridge.priority import PRODUCER_RT_PRIORITY, raise_thread_priority
 from bridge.resample import changed_output_range, resample, resample_region
 from bridge.ring import CallbackTimer, Ring, Waker
 from bridge.scene import Scene, Voice, as_mono, mix_scene
@@ -29,7 +30,6 @@ from engine.errors import InputError
 from engine.signal.clips import LOOP_SEAM_MS
 
 DEVICE_RATES = (44100, 48000, 96000)
-PRODUCER_RT_PRIORITY = 3  # JACK clients' process threads run at about 5-10: stay below them
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,7 @@ class Player:
 
     def _run(self) -> None:
         period_s = self.config.block_size / self.config.sample_rate
-        self.realtime = try_realtime_priority()
+        self.realtime = raise_thread_priority(PRODUCER_RT_PRIORITY)
         try:
             while not self._closing:
                 self._produce_until_lead()
@@ -440,17 +440,6 @@ class Player:
                 g = self._gain
             wet = wet * g
         return np.repeat(wet.T, 2, axis=1) if wet.shape[0] == 1 else np.ascontiguousarray(wet.T)
-
-
-def try_realtime_priority(priority: int = PRODUCER_RT_PRIORITY) -> bool:
-    """Asks for SCHED_FIFO for the calling thread (the producer), below JACK's own threads, so a
-    busy machine does not delay the refill; without the privilege it keeps normal scheduling."""
-    try:
-        import os
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-        return True
-    except (AttributeError, OSError, PermissionError):
-        return False
 
 
 def _db(gain_db: float) -> float:

@@ -15,6 +15,10 @@ import os
 
 DISPATCHER_RT_PRIORITY = 1
 DECODE_RT_PRIORITY = 2  # the decode runs while the dispatcher answers: it goes first
+# the device process (bridge/device_process.py): its call thread takes control calls, the producer
+# (bridge/player.py) refills the ring; JACK's client threads (the callback) run at about 5-10
+DEVICE_CALLS_RT_PRIORITY = 2
+PRODUCER_RT_PRIORITY = 3
 
 
 def raise_thread_priority(rt_priority: int) -> bool:
