@@ -2,6 +2,7 @@
 
 The 10-minute run (`-m slow`) asserts no underrun; the 3-second run in the default suite asserts
 that every edit was taken and what JACK recorded afterwards is the last edit through the chain.
+Both run the device side in its own process, as `distill serve` does (bridge/device_process.py).
 """
 import time
 from pathlib import Path
@@ -18,8 +19,8 @@ ZAMCOMPX2 = "/usr/lib/vst3/ZamCompX2.vst3"
 pytestmark = pytest.mark.skipif(not Path(ZAMCOMPX2).exists(), reason="apt-get install zam-plugins")
 
 
-def soak(seconds: float):
-    b = Bridge("system", RATE, 256, strict_device=True)
+def soak(seconds: float, client: str):
+    b = Bridge("system", RATE, 256, strict_device=True, device_process=True, jack_client_name=f"{client}-soak")
     try:
         b.add_effect(ZAMCOMPX2, {"threshold_db": -20.0, "ratio": 4.0})
         audio = make_signal(2.0)
@@ -44,7 +45,7 @@ def soak(seconds: float):
 
 
 def test_short_edit_storm_lands_every_edit(jack):
-    edits, last, rec, underruns, chain = soak(3.0)
+    edits, last, rec, underruns, chain = soak(3.0, jack.client)
     assert edits >= 120, f"{edits} edits in 3 s"  # 50 per second, give or take a loaded machine
     offline = EffectsChain.from_dict(chain).process(np.tile(last, 4)[None], RATE, reset=True)
     _, corr = align(rec.audio[:, 0], offline[0])
@@ -53,6 +54,6 @@ def test_short_edit_storm_lands_every_edit(jack):
 
 @pytest.mark.slow
 def test_ten_minute_soak_has_no_underruns(jack):
-    edits, _, _, underruns, _ = soak(600.0)
+    edits, _, _, underruns, _ = soak(600.0, jack.client)
     assert edits >= 600 * 45
     assert underruns == 0
