@@ -19,11 +19,12 @@ from bridge.effects import EffectsChain
 from bridge.host import CLOSE_TIMEOUT_S, PlayerHost
 from bridge.link_lock import LinkLock
 from bridge.plugins import PluginFolders
-from bridge.player import Player, PlayerConfig
+from bridge.player import Player
+from bridge.player_config import PlayerConfig
 from bridge.render import ClipSpec, render_clip
 from bridge.tempo import LinkClock, Tempo
 from engine.errors import InputError
-from engine.signal.clips import clip_name, mix_layers
+from engine.signal.clips import clip_name
 
 log = logging.getLogger("distill.bridge")
 
@@ -32,7 +33,7 @@ class Bridge:
     """Real-time playback into an audio device, an effects chain, and clip rendering."""
 
     def __init__(self, device: str | int | None = None, sample_rate: int = 48000, block_size: int = 256,
-                 *, lead_blocks: int = 2, clips_dir: str = "clips", play_audio: bool = True,
+                 *, lead_blocks: int | None = None, clips_dir: str = "clips", play_audio: bool = True,
                  strict_device: bool = False, plugin_folders: PluginFolders | None = None,
                  defer_stream: bool = False, device_process: bool = False,
                  jack_client_name: str | None = None) -> None:
@@ -43,8 +44,7 @@ class Bridge:
         `defer_stream=True` chooses and checks the device but opens the stream only at
         `open_stream()` (`distill serve`: once there is something to play). `device_process=True`
         runs the device side in its own process; `jack_client_name` names its JACK client."""
-        self.config = PlayerConfig(sample_rate=int(sample_rate), block_size=int(block_size),
-                                   lead_blocks=int(lead_blocks))
+        self.config = PlayerConfig.for_device(sample_rate, block_size, lead_blocks)  # None: LEAD_MS ahead
         self.plugin_folders = plugin_folders or PluginFolders.make()
         if play_audio and device_process:
             from bridge.device_process import DeviceProcess

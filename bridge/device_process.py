@@ -33,7 +33,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
-from bridge.player import PlayerConfig
+from bridge.player_config import PlayerConfig
 from bridge.priority import DEVICE_CALLS_RT_PRIORITY, raise_thread_priority
 from bridge.plugins import PluginFolders
 from bridge.schedule import AtTime

@@ -23,7 +23,8 @@ import numpy as np
 
 from bridge.effects import EffectsChain
 from bridge.plugins import PluginFolders
-from bridge.player import Player, PlayerConfig
+from bridge.player import Player
+from bridge.player_config import PlayerConfig
 from engine.errors import InputError
 from engine.signal.clips import mix_layers
 

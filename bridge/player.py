@@ -16,52 +16,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from bridge.effects import EffectsChain
+from bridge.player_config import PlayerConfig
 from bridge.priority import PRODUCER_RT_PRIORITY, raise_thread_priority
 from bridge.resample import changed_output_range, resample, resample_region
 from bridge.ring import CallbackTimer, Ring, Waker
 from bridge.scene import Scene, Voice, as_mono, mix_scene
 from bridge.schedule import AtTime, FrameClock, TimedCommands
 from engine.errors import InputError
-from engine.signal.clips import LOOP_SEAM_MS
-
-DEVICE_RATES = (44100, 48000, 96000)
-
-
-@dataclass(frozen=True)
-class PlayerConfig:
-    """Device-side settings; every length is in device frames or milliseconds."""
-
-    sample_rate: int = 48000  # the device rate; model audio is resampled to it
-    block_size: int = 256     # frames per callback (64-2048)
-    lead_blocks: int = 2      # blocks ready ahead: 1 underran on a loaded 2-core machine (JACK ran
-    #                           late cycles back to back); edit-to-ear grows by one block per block
-    ring_blocks: int = 8      # ring capacity in blocks
-    ramp_ms: float = 5.0      # play/stop/gain ramps: long enough not to click, short enough to feel instant
-    crossfade_ms: float = 5.0  # edits, seeks and loop jumps
-    loop_seam_ms: float = LOOP_SEAM_MS  # the loop's end into its start (0: a hard cut); see mix_scene
-    rewind_margin_ms: float = 1.0  # an edit rewrites blocks already in the ring only when the
-    #                                callback that plays them is at least this far off (Player._rewind)
-
-    def __post_init__(self) -> None:
-        if not 8000 <= self.sample_rate <= 192000:
-            raise InputError(f"sample_rate {self.sample_rate}: expected 8000-192000 (44100, 48000 or 96000)")
-        if not 64 <= self.block_size <= 2048:
-            raise InputError(f"block_size {self.block_size}: expected 64-2048 frames")
-        if not 1 <= self.lead_blocks < self.ring_blocks:
-            raise InputError(f"lead_blocks {self.lead_blocks}: expected 1..{self.ring_blocks - 1}")
-        if not (0 < self.ramp_ms <= 1000 and 0 < self.crossfade_ms <= 1000):
-            raise InputError("ramp_ms and crossfade_ms must be in (0, 1000]")
-        if not 0 <= self.loop_seam_ms <= 1000:
-            raise InputError(f"loop_seam_ms {self.loop_seam_ms}: expected 0-1000 ms")
-
-    def frames(self, ms: float) -> int:
-        return max(1, round(ms * self.sample_rate / 1000))
-
 
 class Player:
     """Voices + transport + effects into a ring of stereo blocks at `config.sample_rate`."""

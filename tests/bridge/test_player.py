@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from engine.signal.clips import LOOP_SEAM_MS, seam_envelope
-from bridge.player import Player, PlayerConfig
+from bridge.player import Player
+from bridge.player_config import PlayerConfig
 from bridge.resample import resample
 from bridge.tempo import Tempo
 from bridge_helpers import make_signal

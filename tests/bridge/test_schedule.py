@@ -9,7 +9,8 @@ import numpy as np
 
 from bridge.bridge import Bridge
 from bridge.jack_tools import Recorder
-from bridge.player import Player, PlayerConfig
+from bridge.player import Player
+from bridge.player_config import PlayerConfig
 from bridge.schedule import TimedCommands, onsets, recorded_unix_s
 from bridge_helpers import RATE
 
