@@ -2,6 +2,7 @@
 
 - soak_underruns: ring underruns while playing a loop through a VST3 (ZamCompX2) with 50 edits
   per second; 30 s by default, `DISTILL_SOAK_S=600` for the issue's full 10 minutes.
+  A JACK recording client connects to the ports, records 1 s and leaves every 20 s (`port_connections`).
   `DISTILL_SOAK_TRAIN=1` runs `distill train` on dev-small-30 in another process all along (a new
   run starts when one ends; `training_alongside: true` in the figure, with the runs' count);
   `DISTILL_SOAK_BLOCK=128` soaks at 128-frame blocks (the JACK server's period must match: the
@@ -107,6 +108,31 @@ class _Training:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class _Recorders:
+    """A JACK recording client connecting to `ports`, recording 1 s and leaving, every 20 s."""
+
+    def __init__(self, ports: list[str], every_s: float = 20.0) -> None:
+        self.ports, self.every_s, self.count, self.peak = ports, every_s, 0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        from bridge.jack_tools import Recorder
+        while not self._stop.wait(self.every_s):
+            with Recorder(self.ports, 1.0) as rec:
+                pass
+            self.count += 1
+            self.peak = max(self.peak, float(np.abs(rec.result().audio).max()))
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
 @functools.lru_cache(maxsize=1)
 def _soak() -> dict:
     from bridge.jack_tools import edit_storm
@@ -122,14 +148,16 @@ def _soak() -> dict:
         time.sleep(0.5)
         before = b.status()
         b.host.reset_callback_timer()
-        edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
+        with _Recorders(b.jack_ports[:2]) as recorders:  # a client connects and leaves every 20 s
+            edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
         status = b.status()
     return {  # start-up included (the issue's figure): the stream opened with play()
         "soak_underruns": {"value": status["underruns"], "unit": "underruns", "seconds": SOAK_S, "edits": edits,
                            "after_startup": status["underruns"] - before["underruns"],
                            "host_underflows": status["host_underflows"] - before["host_underflows"],
                            "block_size": SOAK_BLOCK, "plugin": "ZamCompX2", "training_alongside": SOAK_TRAIN,
-                           "training_runs": training.runs if SOAK_TRAIN else 0, "device_process": SOAK_PROCESS,
+                           "training_runs": training.runs if SOAK_TRAIN else 0,
+                           "port_connections": recorders.count, "recorded_peak": recorders.peak, "device_process": SOAK_PROCESS,
                            "lead_blocks": round(status["lead_s"] * RATE / SOAK_BLOCK),
                            "load_1min": os.getloadavg()[0]},
         "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",
