@@ -3,12 +3,14 @@ so it streams (`engine.signal.stream` runs it over a clip or a stream); `pghi_gr
 Griffin-Lim from it for offline renders. Measurements: docs/decode.md."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from engine.config import AudioConfig
 from engine.signal.audio import Audio
 from engine.signal.griffin_lim import griffin_lim_magnitude
-from engine.signal.mel import Mel, analysis_window, mel_to_magnitude
+from engine.signal.mel import Mel, analysis_window, mel_pseudo_inverse, mel_to_magnitude
 from engine.signal.stft import stft_scale
 
 
@@ -81,6 +83,22 @@ def _regions(magnitude: np.ndarray, cfg: AudioConfig) -> tuple[np.ndarray, np.nd
     return region, hits[first]
 
 
+@lru_cache(maxsize=8)
+def _mel_bins(cfg: AudioConfig) -> int:
+    """Bins below the first one the mel pseudo-inverse never reaches, plus that one (which keeps the
+    centred slope of the last reached bin): above f_max a magnitude from the mel is exactly 0."""
+    reached = np.flatnonzero(np.any(mel_pseudo_inverse(cfg) != 0, axis=1))
+    return min(int(reached[-1]) + 2 if len(reached) else 1, cfg.n_fft // 2 + 1)
+
+
+def _live_bins(magnitude: np.ndarray, cfg: AudioConfig) -> int:
+    """How many low bins carry the signal: `_mel_bins` when every bin from its last one up is exactly
+    0 (a magnitude from the mel), else all. Phase and synthesis skip the rest (17% at 48 kHz, f_max
+    20 kHz): their magnitude is 0, so the audio is the same, and they join no region of a live bin."""
+    k = _mel_bins(cfg)
+    return k if k < magnitude.shape[1] and not magnitude[:, k - 1:].any() else magnitude.shape[1]
+
+
 def integrate_phase(magnitude: np.ndarray, logm: np.ndarray, log_before: np.ndarray,
                     log_after: np.ndarray, phase_before: np.ndarray | None,
                     advance_before: np.ndarray | None, cfg: AudioConfig) -> np.ndarray:
@@ -88,6 +106,13 @@ def integrate_phase(magnitude: np.ndarray, logm: np.ndarray, log_before: np.ndar
     magnitude [V, K], phase and advance; None for a clip's first frame) and the log magnitude of
     the frame after (the look-ahead; at a clip's end, the last frame). # [V, K, n] -> [V, K, n]"""
     n_voices, n_bins, n_frames = logm.shape
+    live = _live_bins(magnitude, cfg)
+    if live < n_bins:  # bins of exactly 0 magnitude: phase 0 there
+        phase = np.zeros(logm.shape, dtype=np.float32)
+        phase[:, :live] = integrate_phase(magnitude[:, :live], logm[:, :live], log_before[:, :live], log_after[:, :live],
+                                          None if phase_before is None else phase_before[:, :live],
+                                          None if advance_before is None else advance_before[:, :live], cfg)
+        return phase
     width = n_voices * n_bins
     advance = time_advance(logm, cfg)
     log_prev = np.concatenate([log_before[..., None], logm[..., :-1]], axis=-1)
@@ -127,8 +152,11 @@ def integrate_phase(magnitude: np.ndarray, logm: np.ndarray, log_before: np.ndar
 
 def synthesise(magnitude: np.ndarray, phase: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """Windowed time frames of a magnitude and phase. # [V, K, n] -> [V, n, n_fft] float32"""
-    spectrum = (magnitude * stft_scale(cfg.n_fft)) * (np.cos(phase) + 1j * np.sin(phase))
-    frames = np.fft.irfft(spectrum.transpose(0, 2, 1), n=cfg.n_fft, axis=-1).astype(np.float32, copy=False)
+    live = _live_bins(magnitude, cfg)
+    spectrum = np.zeros((magnitude.shape[0], magnitude.shape[2], magnitude.shape[1]), dtype=np.complex64)  # [V, n, K]
+    m, p = magnitude[:, :live], phase[:, :live]
+    spectrum[..., :live] = ((m * stft_scale(cfg.n_fft)) * (np.cos(p) + 1j * np.sin(p))).transpose(0, 2, 1)
+    frames = np.fft.irfft(spectrum, n=cfg.n_fft, axis=-1).astype(np.float32, copy=False)
     frames *= analysis_window(cfg.n_fft)
     return frames
 

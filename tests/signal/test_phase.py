@@ -85,3 +85,19 @@ def test_single_thread_blas_limits_numpy_blas_on_any_platform():
     assert single_thread_blas()
     blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert blas and all(lib["num_threads"] == 1 for lib in blas)
+
+
+def test_phase_skips_the_bins_above_f_max_without_changing_a_sample(monkeypatch) -> None:
+    """PGHI leaves out the bins the mel cannot reach (exactly 0 there): the audio is bit-identical
+    to integrating and synthesising every bin, and a magnitude with energy up there keeps them all."""
+    from engine.signal import pghi
+    from engine.signal.stream import pghi_samples
+    cfg = AudioConfig(sample_rate=16_000, n_fft=512, hop_length=128, n_mels=64, f_max_hz=6000.0)
+    mel = mel_spectrogram(_tone(0.5, cfg), cfg)
+    n_bins = cfg.n_fft // 2 + 1
+    assert pghi._mel_bins(cfg) < n_bins * 0.8  # the skip happens here
+    fast = pghi_samples(mel.values, cfg)
+    monkeypatch.setattr(pghi, "_mel_bins", lambda c: c.n_fft // 2 + 1)
+    np.testing.assert_array_equal(fast, pghi_samples(mel.values, cfg))
+    monkeypatch.undo()
+    assert pghi._live_bins(np.ones((1, n_bins, 3), np.float32), cfg) == n_bins
