@@ -31,6 +31,9 @@ from engine.server.ports import NO_DEVICE, OfflineAudio, RenderSettings
 from engine.signal.clips import NORMALIZE_LUFS, mix_layers
 
 AUDITION_CACHE_SAMPLES = 10_000_000  # about 40 MB of decoded auditions (3.5 minutes at 48 kHz)
+# An edit is spliced on the dispatcher itself when its last one there ended this long ago and the
+# decode thread is idle; closer edits go to the decode thread, which coalesces a burst into one decode.
+SPLICE_HERE_GAP_S = 0.010
 HELP = "run the engine in the background: OSC server, web editor and (with --device) live audio"
 
 
@@ -146,7 +149,9 @@ def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, cli
 
 class BridgeAudio:
     """`AudioPort` over the bridge facade. Grids are decoded to audio on a decode thread of its own
-    (latest grid wins), so an edit never makes the OSC dispatcher wait for a decoder."""
+    (latest grid wins), so a burst of edits never makes the OSC dispatcher wait for a decoder. A
+    lone edit of the playing grid (a few ms) is spliced on the calling thread instead: handing it
+    to the decode thread cost a thread wake-up and GIL hand-overs with the replies that follow."""
 
     def __init__(self, bridge) -> None:
         self.bridge = bridge
@@ -156,6 +161,8 @@ class BridgeAudio:
         self._grid: Codes | None = None
         self._grid_playing = False  # False while an audition replaced the grid's audio
         self._jobs: queue.Queue = queue.Queue()
+        self._jobs_put = self._jobs_done = 0  # the decode thread is idle when equal (each has one writer)
+        self._spliced_here_s = 0.0  # perf_counter when the last edit spliced on the dispatcher ended
         self._closed = False
         self._main: tuple[Any, int] | None = None  # voice 0's audio as last set: (samples, rate)
         self._layers: list[tuple[Codes, Any]] = []  # decoded layers, reused while their grid is the same
@@ -205,7 +212,34 @@ class BridgeAudio:
     def set_grid(self, codes: Codes, frames: tuple[int, int] | None) -> None:
         self._grid = codes
         if self.bridge.device is not None:  # nothing plays without a device: decode when it does
-            self._jobs.put(("grid", codes, self._at, trace.take() if trace.ENABLED else None))
+            stamps = trace.take() if trace.ENABLED else None
+            if not self._splice_here(codes, stamps):
+                self._put(("grid", codes, self._at, stamps))
+
+    def _put(self, job: tuple) -> None:
+        self._jobs_put += 1
+        self._jobs.put(job)
+
+    def _splice_here(self, codes: Codes, stamps: dict | None) -> bool:
+        """Splices an edit of the playing grid on this thread when the decode thread has nothing
+        queued or running (so no older grid can land after this one) and the last edit spliced
+        here ended SPLICE_HERE_GAP_S ago. False: the decode thread must do it."""
+        loop = self._loop
+        if (loop is None or not self._grid_playing or loop.codes.indices.shape != codes.indices.shape
+                or self._jobs_put != self._jobs_done or time.perf_counter() - self._spliced_here_s < SPLICE_HERE_GAP_S
+                or not self._decode_lock.acquire(blocking=False)):
+            return False
+        try:
+            if stamps is not None:
+                stamps["picked"], stamps["picked_cpu"] = time.perf_counter(), time.thread_time()
+            self._trace = stamps
+            self._show_grid(codes)
+        except Exception as e:
+            print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
+        finally:
+            self._spliced_here_s = time.perf_counter()
+            self._decode_lock.release()
+        return True
 
     def audition(self, codes: Codes, gain_db: float = 0.0) -> None:
         if self._model is None:
@@ -213,14 +247,14 @@ class BridgeAudio:
         self._require_device()
         # Decoded before (a MIDI key struck again): start it here, on the dispatcher, unless the
         # decode thread is busy (it keeps the order of grid and audition changes then).
-        if self._audition_key(codes) in self._auditions and self._jobs.empty() and \
+        if self._audition_key(codes) in self._auditions and self._jobs_put == self._jobs_done and \
                 self._decode_lock.acquire(blocking=False):
             try:
                 self._decode("audition", (codes, float(gain_db)))
             finally:
                 self._decode_lock.release()
             return
-        self._jobs.put(("audition", (codes, float(gain_db)), self._at, None))
+        self._put(("audition", (codes, float(gain_db)), self._at, None))
 
     renders_voices = True  # layered voices are kept (and rendered) even without a device
 
@@ -231,7 +265,7 @@ class BridgeAudio:
             raise InputError("no model loaded: send /model/load NAME first")
         self._voice_layers = list(layers)
         if self.bridge.device is not None and (layers or self._layers):
-            self._jobs.put(("voices", list(layers), self._at, None))
+            self._put(("voices", list(layers), self._at, None))
 
     def _decode_loop(self) -> None:
         raise_thread_priority(DECODE_RT_PRIORITY)  # a busy machine must not hold an edit back (bridge/priority.py)
@@ -239,6 +273,7 @@ class BridgeAudio:
             # coalesce: only the newest request of each kind matters (grid or audition, layers)
             batch = {}
             kind, payload, at, stamps = self._jobs.get()
+            got = 1
             while True:
                 if stamps is not None:
                     stamps["picked"], stamps["picked_cpu"] = time.perf_counter(), time.thread_time()
@@ -248,6 +283,7 @@ class BridgeAudio:
                 if self._jobs.empty():
                     break
                 kind, payload, at, stamps = self._jobs.get()
+                got += 1
             for kind, payload, at, stamps in batch.values():  # the grid before the layers mixed with it
                 try:
                     with self._decode_lock, self.bridge.at(at):  # a timed edit: heard from its frame on
@@ -255,6 +291,7 @@ class BridgeAudio:
                         self._decode(kind, payload)
                 except Exception as e:
                     print(f"distill serve: decode failed: {type(e).__name__}: {e}", file=sys.stderr)
+            self._jobs_done += got  # after the decodes: an edit spliced elsewhere cannot land before them
 
     def _decode(self, kind: str, payload: Any) -> None:
         if kind == "grid":
@@ -345,7 +382,7 @@ class BridgeAudio:
     def play(self) -> None:
         self._require_device()
         if not self._grid_playing and self._grid is not None:
-            self._jobs.put(("grid", self._grid, self._at, None))  # back from an audition
+            self._put(("grid", self._grid, self._at, None))  # back from an audition
         self.bridge.play()
 
     def stop(self) -> None:

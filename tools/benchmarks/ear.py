@@ -161,7 +161,7 @@ def edit_to_splice_ms(edits: int = 150, gap_s: float = 0.06) -> dict:
     return {"value": stat(total)["median"], "unit": "ms", "p95": stat(total)["p95"], "max": round(float(total.max()), 3),
             "to_call": stat(t[:, -2] - t[:, 0]), "edits": len(rows), "of": edits,
             "stages": {n: stat(t[:, j + 1] - t[:, j]) for j, n in enumerate(names)},
-            "decode_thread_cpu": stat(cpu),  # the decode's own CPU time: the rest of "decode" is waiting
+            "decode_thread_cpu": stat(cpu) if len(cpu) else None,  # the decode's own CPU time: the rest of "decode" is waiting
             "measured_from": "OSC /edit/fill datagram queued in distill serve's socket (the sendto on loopback)",
             "to": "Bridge.set_audio with the spliced samples returned (to_call: called), in-process perf_counter stamps",
             "load_1min": load}
