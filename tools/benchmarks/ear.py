@@ -90,11 +90,14 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
         frame_rate = frames / 1.0
         rng = np.random.default_rng(5)
         sent, latency_ms = [], float(st["latency_ms"])
-        with Recorder(new[:1], trials * 2.4 + 1.5) as rec:
+        with Recorder(new[:1], trials * 2.6 + 1.5) as rec:  # 2.4 s a trial plus waits for the playhead
             time.sleep(1.2)
             for _ in range(trials):
                 p = int(_status(client)["position_s"] * frame_rate)
-                a = min(p + 2, frames - 2)
+                while p + 4 >= frames:  # an edit at the loop's end would be heard a loop later: after the wrap
+                    time.sleep(0.02)
+                    p = int(_status(client)["position_s"] * frame_rate)
+                a = p + 2
                 code = int(rng.integers(0, int(st["codebook_size"])))
                 stamp = time.time()
                 client.send("/edit/fill", 0, levels, a, a + 2, code)
@@ -120,6 +123,7 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
     host_ms = 256 / RATE * 1000
     return {"value": round(float(np.median(d)), 3), "unit": "ms", "p95": round(float(np.percentile(d, 95)), 3),
             "max": round(float(d.max()), 3), "trials": len(d), "target_p95_ms": round(10 + host_ms, 2),
+            "delays_ms": [round(float(v), 2) for v in d],
             "measured_from": "OSC /edit/fill datagram arriving at distill serve's socket (the sendto on loopback)",
             "to": "first changed sample in a JACK recording", "host_buffer_ms": host_ms,
             "serve_latency_ms": latency_ms, "underruns": status["underruns"], "load_1min": load}
