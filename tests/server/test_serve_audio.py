@@ -147,7 +147,7 @@ def test_a_lone_edit_is_spliced_at_once_and_a_burst_coalesces_in_order(tiny_libr
     audio = None
     try:
         devices.refresh()
-        audio = open_bridge_audio("system", 48000, 256, tmp_path)
+        audio = open_bridge_audio("system", 48000, 256, tmp_path, device_process=False)  # to read the scene
         model = Model.load(tiny_library / "models" / "tiny.distill")
         audio.set_model(model, tiny_library / "models" / "tiny.distill")
         rng = np.random.default_rng(3)
