@@ -307,12 +307,11 @@ class BridgeAudio:
             self.bridge.seek(0.0)
             self.bridge.play()
 
-    def _set_main(self, samples: Any, rate: int, changed: tuple[int, int] | None = None,
-                  gain_db: float | None = None) -> None:
-        """Voice 0's audio; `gain_db` None keeps its gain (an edit), else sets it (an audition's
-        velocity, or 0 dB when the grid comes back)."""
+    def _set_main(self, samples: Any, rate: int, gain_db: float | None = None) -> None:
+        """Voice 0's audio; `gain_db` None keeps its gain, else sets it (an audition's velocity, or
+        0 dB when the grid comes back). An edit's splice goes by `Bridge.apply_splice` instead."""
         self._main = (samples, rate)
-        self.bridge.set_audio(samples, rate, changed=changed, gain_db=gain_db)
+        self.bridge.set_audio(samples, rate, gain_db=gain_db)
         self.bridge.open_stream()  # the first audio there is to play opens the device (no-op after)
 
     def _show_voices(self, layers: list[tuple[Codes, float]]) -> None:
@@ -369,8 +368,10 @@ class BridgeAudio:
             if splice is not None:
                 if self._trace is not None:
                     self._trace["decoded"], self._trace["decoded_cpu"] = time.perf_counter(), time.thread_time()
-                self._set_main(self._loop.samples, self._live.spec.audio.sample_rate,
-                               changed=(splice.start, splice.stop))
+                # Only the new samples go to the device side (a process of its own: the whole voice
+                # would be pickled through its pipe, 1 ms for a 1 s loop); voice 0 is the loop's audio.
+                self._main = (self._loop.samples, self._live.spec.audio.sample_rate)
+                self.bridge.apply_splice(splice.start, splice.samples)
                 trace.finish(self._trace, splice_samples=len(splice.samples))
             self._trace = None
         self._grid_playing = True

@@ -167,7 +167,7 @@ def edit_to_splice_ms(edits: int = 150, gap_s: float = 0.06) -> dict:
             "stages": {n: stat(t[:, j + 1] - t[:, j]) for j, n in enumerate(names)},
             "decode_thread_cpu": stat(cpu) if len(cpu) else None,  # the decode's own CPU time: the rest of "decode" is waiting
             "measured_from": "OSC /edit/fill datagram queued in distill serve's socket (the sendto on loopback)",
-            "to": "Bridge.set_audio with the spliced samples returned (to_call: called), in-process perf_counter stamps",
+            "to": "Bridge.apply_splice with the new samples returned (to_call: called), in-process perf_counter stamps",
             "load_1min": load}
 
 
