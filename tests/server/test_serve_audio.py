@@ -3,6 +3,7 @@ server keeps serving OSC, the effect chain and rendering; a playing device serve
 SIGTERM and Ctrl-C. (A device that plays: test_peers.py.)"""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -136,55 +137,62 @@ def test_a_lone_edit_is_spliced_at_once_and_a_burst_coalesces_in_order(tiny_libr
     """An edit of the playing grid while the decode thread is idle is in the player when set_grid
     returns (spliced on the calling thread: no hand-over); edits closer together go to the decode
     thread, and an edit never overtakes a grid still decoding there: the last grid always wins."""
-    from bridge import devices
-    from bridge.jack_tools import JackServer
     from bridge.serve import SPLICE_HERE_GAP_S, open_bridge_audio
     from engine.codec.model import Model
     from engine.codes import Codes
-    name = f"distill-splice-{os.getpid()}"
+    with _jack_of_its_own("distill-splice"):
+        audio = open_bridge_audio("system", 48000, 256, tmp_path, device_process=False)  # to read the scene
+        try:
+            model = Model.load(tiny_library / "models" / "tiny.distill")
+            audio.set_model(model, tiny_library / "models" / "tiny.distill")
+            rng = np.random.default_rng(3)
+            grid = lambda frames: Codes(rng.integers(0, 8, (2, frames)), 8, model.code_frame_rate_hz,  # noqa: E731
+                                        model.model_id)
+            voice0 = lambda: audio.bridge.player.scene.voices[0].source  # noqa: E731
+            idle = lambda: audio._jobs_put == audio._jobs_done  # noqa: E731
+            first = grid(64)
+            audio.set_grid(first, None)
+            audio.play()
+            wait_for(lambda: idle() and audio._loop is not None and audio._loop.codes is first)
+
+            time.sleep(2 * SPLICE_HERE_GAP_S)
+            edited = first.with_indices(np.where(np.arange(64) == 20, (first.indices + 1) % 8, first.indices))
+            audio.set_grid(edited, None)
+            assert audio._loop.codes is edited and idle()  # spliced before set_grid returned
+            np.testing.assert_array_equal(voice0(), audio._loop.samples)
+
+            burst = [edited.with_indices((edited.indices + k) % 8) for k in range(1, 6)]
+            for codes in burst:  # within the gap of the splice above: the decode thread's, coalesced
+                audio.set_grid(codes, None)
+            wait_for(idle)
+            assert audio._loop.codes is burst[-1]
+            np.testing.assert_array_equal(voice0(), audio._loop.samples)
+
+            long = grid(4000)  # a new shape: a whole decode on the decode thread, long enough to overlap
+            audio.set_grid(long, None)
+            time.sleep(2 * SPLICE_HERE_GAP_S)
+            last = long.with_indices((long.indices + 1) % 8)
+            audio.set_grid(last, None)  # the decode thread is (or was) busy: queued after `long`, not before
+            wait_for(idle, timeout_s=60)
+            assert audio._loop.codes is last
+            np.testing.assert_allclose(voice0(), audio._live.render(last), atol=1e-3)
+        finally:
+            audio.close()
+
+
+@contextlib.contextmanager
+def _jack_of_its_own(prefix: str):
+    """A JACK dummy server for one test, PortAudio pointed at it; afterwards PortAudio goes first
+    (else Python aborts at exit), then the server, and the environment is as it was."""
+    from bridge import devices
+    from bridge.jack_tools import JackServer
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    jack = JackServer.ensure(name, 48000, 256)
-    audio = None
+    jack = JackServer.ensure(f"{prefix}-{os.getpid()}", 48000, 256)
     try:
         devices.refresh()
-        audio = open_bridge_audio("system", 48000, 256, tmp_path, device_process=False)  # to read the scene
-        model = Model.load(tiny_library / "models" / "tiny.distill")
-        audio.set_model(model, tiny_library / "models" / "tiny.distill")
-        rng = np.random.default_rng(3)
-        grid = lambda frames: Codes(rng.integers(0, 8, (2, frames)), 8, model.code_frame_rate_hz,  # noqa: E731
-                                    model.model_id)
-        voice0 = lambda: audio.bridge.player.scene.voices[0].source  # noqa: E731
-        idle = lambda: audio._jobs_put == audio._jobs_done  # noqa: E731
-        first = grid(64)
-        audio.set_grid(first, None)
-        audio.play()
-        wait_for(lambda: idle() and audio._loop is not None and audio._loop.codes is first)
-
-        time.sleep(2 * SPLICE_HERE_GAP_S)
-        edited = first.with_indices(np.where(np.arange(64) == 20, (first.indices + 1) % 8, first.indices))
-        audio.set_grid(edited, None)
-        assert audio._loop.codes is edited and idle()  # spliced before set_grid returned
-        np.testing.assert_array_equal(voice0(), audio._loop.samples)
-
-        burst = [edited.with_indices((edited.indices + k) % 8) for k in range(1, 6)]
-        for codes in burst:  # within the gap of the splice above: the decode thread's, coalesced
-            audio.set_grid(codes, None)
-        wait_for(idle)
-        assert audio._loop.codes is burst[-1]
-        np.testing.assert_array_equal(voice0(), audio._loop.samples)
-
-        long = grid(4000)  # a new shape: a whole decode on the decode thread, long enough to overlap
-        audio.set_grid(long, None)
-        time.sleep(2 * SPLICE_HERE_GAP_S)
-        last = long.with_indices((long.indices + 1) % 8)
-        audio.set_grid(last, None)  # the decode thread is (or was) busy: queued after `long`, not before
-        wait_for(idle, timeout_s=60)
-        assert audio._loop.codes is last
-        np.testing.assert_allclose(voice0(), audio._live.render(last), atol=1e-3)
+        yield jack
     finally:
-        if audio is not None:
-            audio.close()
-        devices.terminate()  # before JACK stops (else Python aborts at exit), then back as it was
+        devices.terminate()
         jack.stop()
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
