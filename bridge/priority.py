@@ -8,9 +8,12 @@ of work; at SCHED_FIFO it was 4.2 ms. Both run below the producer (bridge/player
 and JACK's own threads (about 10), so they never delay a block, and with SCHED_RESET_ON_FORK so
 that threads they start (the server's worker, executors, PortAudio's) begin at normal priority
 instead of inheriting it. Linux's real-time throttling keeps 5% of each core for everything else.
+A whole-grid decode (up to seconds for a long grid) runs at normal priority (`normal_priority`):
+only the splice of an edit, a few ms, needs to go first.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 DISPATCHER_RT_PRIORITY = 1
@@ -30,3 +33,22 @@ def raise_thread_priority(rt_priority: int) -> bool:
         return True
     except (AttributeError, OSError):
         return False
+
+
+@contextlib.contextmanager
+def normal_priority():
+    """Normal scheduling for the calling thread inside the block (a SCHED_FIFO one would hold a
+    core from every normal thread for as long as it computes), its own policy back after."""
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+        lowered = policy & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
+        if lowered:
+            os.sched_setscheduler(0, os.SCHED_OTHER | os.SCHED_RESET_ON_FORK, os.sched_param(0))
+    except (AttributeError, OSError):
+        lowered = False
+    try:
+        yield
+    finally:
+        if lowered:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, policy, param)

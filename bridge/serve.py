@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.priority import DECODE_RT_PRIORITY, DISPATCHER_RT_PRIORITY, raise_thread_priority
+from bridge.priority import DECODE_RT_PRIORITY, DISPATCHER_RT_PRIORITY, normal_priority, raise_thread_priority
 from engine import trace
 from engine.codes import Codes
 from engine.errors import InputError
@@ -224,9 +224,8 @@ class BridgeAudio:
         """Splices an edit of the playing grid on this thread when the decode thread has nothing
         queued or running (so no older grid can land after this one) and the last edit spliced
         here ended SPLICE_HERE_GAP_S ago. False: the decode thread must do it."""
-        loop = self._loop
-        if (loop is None or not self._grid_playing or loop.codes.indices.shape != codes.indices.shape
-                or self._jobs_put != self._jobs_done or time.perf_counter() - self._spliced_here_s < SPLICE_HERE_GAP_S
+        if (not self._is_splice(codes) or self._jobs_put != self._jobs_done
+                or time.perf_counter() - self._spliced_here_s < SPLICE_HERE_GAP_S
                 or not self._decode_lock.acquire(blocking=False)):
             return False
         try:
@@ -240,6 +239,11 @@ class BridgeAudio:
             self._spliced_here_s = time.perf_counter()
             self._decode_lock.release()
         return True
+
+    def _is_splice(self, codes: Codes) -> bool:
+        """Whether `codes` as the grid is an edit of the loop that plays (re-decoded in part, ms)."""
+        loop = self._loop
+        return loop is not None and self._grid_playing and loop.codes.indices.shape == codes.indices.shape
 
     def audition(self, codes: Codes, gain_db: float = 0.0) -> None:
         if self._model is None:
@@ -285,8 +289,11 @@ class BridgeAudio:
                 kind, payload, at, stamps = self._jobs.get()
                 got += 1
             for kind, payload, at, stamps in batch.values():  # the grid before the layers mixed with it
+                # a timed edit is heard from its frame on; anything but a splice decodes at normal priority
+                splice = kind == "grid" and self._is_splice(payload)
+                priority = contextlib.nullcontext() if splice else normal_priority()
                 try:
-                    with self._decode_lock, self.bridge.at(at):  # a timed edit: heard from its frame on
+                    with self._decode_lock, self.bridge.at(at), priority:
                         self._trace = stamps
                         self._decode(kind, payload)
                 except Exception as e:

@@ -180,6 +180,37 @@ def test_a_lone_edit_is_spliced_at_once_and_a_burst_coalesces_in_order(tiny_libr
             audio.close()
 
 
+def test_normal_priority_lowers_a_real_time_decode_thread_for_its_block_only():
+    """What the decode thread's whole decodes rest on (bridge/priority.py): its SCHED_FIFO is dropped
+    inside `normal_priority` and back after; threads it starts do not inherit it."""
+    import threading
+
+    from bridge.priority import DECODE_RT_PRIORITY, normal_priority, raise_thread_priority
+    seen = {}
+
+    def decode_thread():
+        if not raise_thread_priority(DECODE_RT_PRIORITY):
+            return  # no privilege here: nothing to test
+        fifo = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+        seen["splice"] = os.sched_getscheduler(0)
+        with normal_priority():
+            seen["whole"] = os.sched_getscheduler(0)
+        seen["after"] = os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+        child = threading.Thread(target=lambda: seen.__setitem__("child", os.sched_getscheduler(0)))
+        child.start()
+        child.join()
+        seen["fifo"] = fifo
+
+    t = threading.Thread(target=decode_thread)
+    t.start()
+    t.join()
+    if not seen:
+        pytest.skip("no privilege for SCHED_FIFO here")
+    assert seen["splice"] == seen["fifo"] and seen["after"] == (seen["fifo"], DECODE_RT_PRIORITY)
+    assert seen["whole"] & ~os.SCHED_RESET_ON_FORK == os.SCHED_OTHER
+    assert seen["child"] == os.SCHED_OTHER
+
+
 @contextlib.contextmanager
 def _jack_of_its_own(prefix: str):
     """A JACK dummy server for one test, PortAudio pointed at it; afterwards PortAudio goes first
