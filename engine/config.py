@@ -107,6 +107,10 @@ class TrainConfig:
     # `distill train` writes a first playable model (final codec, this early prior) once the prior has
     # trained this many steps, and replaces it when training ends. 0: as soon as the codec is done.
     early_bundle_prior_steps: int = 60
+    # A still earlier one where the codec trains longer than this: its best healthy weights so far
+    # and a prior of `early_bundle_prior_steps` steps, written while the codec goes on (dev-mixed-120:
+    # playable after ~2 min instead of ~5). Shorter runs (dev-tiny-5: ~60-75 s) never pay for it.
+    early_bundle_codec_s: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "train.healthy_utilization": (0, 1), "train.val_share": (0, 0.9), "train.grad_clip": (0, 1e9),
     "train.spectral_weight": (0, 1000), "train.seed": (0, 2**32 - 1), "train.threads": (1, 1024),
     "train.checkpoint_every_s": (0, 1e9), "train.early_bundle_prior_steps": (0, 1e9),
+    "train.early_bundle_codec_s": (0, 1e9),
 }
 
 

@@ -104,8 +104,14 @@ def eval_codes(codec: Codec, mels: list[np.ndarray]) -> np.ndarray:
 
 def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
                 checkpoint_path: Path | None = None, resume: bool = False,
-                progress: Progress | None = None, stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Trains the codec on `used` and returns a bundle (codec only) with its training report."""
+                progress: Progress | None = None, stop: Callable[[], bool] | None = None,
+                usable: Callable[[TrainResult], None] | None = None) -> TrainResult:
+    """Trains the codec on `used` and returns a bundle (codec only) with its training report.
+
+    `usable(result)`, when given, is called once with the best healthy codec so far, at the first
+    epoch end after `train.early_bundle_codec_s` seconds (what a first playable model is built from
+    while training goes on); the time it takes counts in the budget, and training continues exactly
+    as without it (its random draws are forked off, the weights put back)."""
     torch.set_num_threads(config.train.threads)
     mels = mel_set(used, config.audio)
     train_idx, val_idx = split_by_file(mels.names, config.train.val_share, config.train.seed)
@@ -153,6 +159,11 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
                 last_checkpoint = time.monotonic()
             if progress:
                 progress(_progress_row(row, epoch, config, elapsed, budget_s))
+            if (usable is not None and not state.usable_done and state.best_healthy
+                    and elapsed >= config.train.early_bundle_codec_s):
+                state.usable_done = True
+                _hand_over(codec, state, usable, lambda: _result(codec, config, mels, train_idx, val_idx, skipped,
+                                                                 state, elapsed))
             if selectable and epoch - state.best_epoch >= config.train.patience_epochs:
                 break
             if elapsed > budget_s:
@@ -163,6 +174,18 @@ def train_codec(used: list[Audio], skipped: list[Skipped], config: Config, *,
     if checkpoint_path:
         checkpoint_path.unlink(missing_ok=True)
     return _result(codec, config, mels, train_idx, val_idx, skipped, state, train_s)
+
+
+def _hand_over(codec: Codec, state: "_TrainState", usable: Callable[[TrainResult], None],
+               result: Callable[[], TrainResult]) -> None:
+    """Gives `usable` the result of the best weights so far, then puts the training weights back."""
+    current = {k: v.detach().clone() for k, v in codec.state_dict().items()}
+    try:
+        with torch.random.fork_rng(devices=[]):
+            codec.load_state_dict(state.best)
+            usable(result())
+    finally:
+        codec.load_state_dict(current)
 
 
 def _healthy(row: dict, config: Config) -> bool:
@@ -192,6 +215,7 @@ class _TrainState:
     step: int = 0  # steps done in the current epoch
     losses: list = field(default_factory=list)  # their losses
     history: list = field(default_factory=list)
+    usable_done: bool = False  # the early result was handed over (not kept in checkpoints)
 
 
 def _train_epoch(codec, optimizer, train_set, config, epoch, warm, state, should_stop) -> bool:

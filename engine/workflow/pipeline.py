@@ -91,17 +91,19 @@ def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = 
     codec epoch's row, `prior_progress(row)` each evaluation of the prior (step, train_loss, ...); `stop()` true ends the run with `engine.codec.train.TrainingInterrupted` (a
     checkpoint stays for `resume`) and nothing is written.
 
-    With a prior, a first playable model (the final codec, its labels and ONNX graphs, and the prior
-    after `train.early_bundle_prior_steps` steps) is saved to `request.out` while the prior trains on;
-    the final model replaces it atomically. `started` (time.monotonic() when the command began)
+    With a prior, playable models are saved to `request.out` while training goes on (`_EarlyBundle`:
+    in a codec run longer than `train.early_bundle_codec_s`, its best weights so far with a quick prior;
+    then the final codec with the prior after `train.early_bundle_prior_steps` steps); the final model
+    replaces them atomically. `started` (time.monotonic() when the command began)
     anchors `timings.first_playable_s` and `total_s`; by default, the call itself."""
     from engine.bundle import save_bundle
     from engine.codec.train import TrainingInterrupted, train_codec
     from engine.prior.train import Early
     started = time.monotonic() if started is None else started
     used, skipped, config = data if data is not None else load_training_data(request)
+    early = _EarlyBundle(request, config, log, started, stop)
     result = train_codec(used, skipped, config, checkpoint_path=request.checkpoint_path, resume=request.resume,
-                         progress=progress, stop=stop)
+                         progress=progress, stop=stop, usable=early.codec_usable if request.prior else None)
     if stop is not None and stop():
         raise TrainingInterrupted(request.checkpoint_path)
     timings: dict[str, float] = {}
@@ -111,13 +113,13 @@ def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = 
     timings["labels_s"] = time.monotonic() - mark
     if request.prior:
         log("distill train: prior")
-        early = _EarlyBundle(request, bundle, log, started, stop)
+        early.bundle, spent_before = bundle, early.spent_s
         mark = time.monotonic()
         bundle = _with_prior(bundle, result, config, prior_progress,
                              Early(config.train.early_bundle_prior_steps, early.write))
-        timings["prior_s"] = time.monotonic() - mark - early.spent_s
-        if early.written_s is not None:
-            timings["first_playable_s"] = early.written_s
+        timings["prior_s"] = time.monotonic() - mark - (early.spent_s - spent_before)
+        if early.first_s is not None:
+            timings["first_playable_s"] = early.first_s
     if request.export:
         from engine.live.export import export_bundle
         log("distill train: ONNX graphs")
@@ -135,31 +137,60 @@ def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = 
 
 
 class _EarlyBundle:
-    """Writes the first playable model (codec, labels, ONNX graphs, an early prior) to `request.out`
-    once, atomically, from inside the prior's training; the time it takes is kept apart."""
+    """Writes playable models to `request.out` (atomically) while training goes on: the codec's best
+    healthy weights so far with a quick prior (`codec_usable`, from inside a long codec run), then
+    the final codec with the prior after its first steps (`write`, from inside the prior's training).
+    `first_s`: when the first one was written; `spent_s`: the time they took."""
 
-    def __init__(self, request: TrainRequest, bundle, log: Log, started: float, stop: Callable[[], bool] | None):
-        self.request, self.bundle, self.log, self.started, self.stop = request, bundle, log, started, stop
-        self.written_s: float | None = None
+    def __init__(self, request: TrainRequest, config: Config, log: Log, started: float,
+                 stop: Callable[[], bool] | None):
+        self.request, self.config, self.log, self.started, self.stop = request, config, log, started, stop
+        self.bundle = None  # the final codec with its labels, once the codec is done
+        self.first_s: float | None = None
         self.spent_s = 0.0
 
+    def codec_usable(self, result) -> None:
+        from dataclasses import replace
+        from engine.codec.model import Model
+        from engine.prior.train import encode_for_prior, train_prior
+        if self.stop is not None and self.stop():
+            return
+        mark = time.monotonic()
+        cfg = self.config
+        bundle = _labelled(result.bundle, result)
+        model = Model(bundle)
+        train = encode_for_prior(model, [result.mels.mels[i] for i in result.train_idx],
+                                 augment_seed=cfg.train.seed if cfg.train.augment else None, variants=1)
+        val = [v[0] for v in encode_for_prior(model, [result.mels.mels[i] for i in result.val_idx])]
+        steps = max(1, cfg.train.early_bundle_prior_steps)
+        prior = train_prior(train, val, cfg.codec.codebook_size, replace(cfg.prior, max_steps=steps),
+                            seed=cfg.train.seed, max_seconds=60.0)
+        self.spent_s += time.monotonic() - mark
+        self._save(bundle.with_tensors("prior", prior.tensors),
+                   {"codec_epoch": result.report["codec"]["best_epoch"], "prior_steps": prior.stats["steps"]},
+                   f"codec at epoch {result.report['codec']['best_epoch'] + 1}, prior after {prior.stats['steps']} steps; "
+                   "the codec trains on")
+
     def write(self, prior_tensors: dict, step: int) -> None:
+        self._save(self.bundle.with_tensors("prior", prior_tensors), {"prior_steps": step},
+                   f"prior after {step} steps; training goes on")
+
+    def _save(self, bundle, early: dict, what: str) -> None:
         from engine.bundle import save_bundle
         if self.stop is not None and self.stop():
             return  # a cancelled run writes nothing
         mark = time.monotonic()
-        report = dict(self.bundle.meta.get("report", {}))
-        report["early"] = {"prior_steps": step, "note": "first playable model; training goes on and replaces it"}
-        bundle = self.bundle.with_tensors("prior", prior_tensors).with_meta(report=report)
+        report = dict(bundle.meta.get("report", {}))
+        report["early"] = {**early, "note": "a playable model written while training went on; the final one replaces it"}
+        bundle = bundle.with_meta(report=report)
         if self.request.export:
             from engine.live.export import export_bundle
             bundle = export_bundle(bundle)
-        self.written_s = time.monotonic() - self.started
-        bundle = _with_timings(bundle, {"first_playable_s": self.written_s})
-        save_bundle(self.request.out, bundle)
-        self.spent_s = time.monotonic() - mark
-        self.log(f"{EARLY_LINE} in {self.written_s:.0f} s: {self.request.out} "
-                 f"(prior after {step} steps; training goes on)")
+        written_s = time.monotonic() - self.started
+        self.first_s = written_s if self.first_s is None else self.first_s
+        save_bundle(self.request.out, _with_timings(bundle, {"first_playable_s": self.first_s}))
+        self.spent_s += time.monotonic() - mark
+        self.log(f"{EARLY_LINE} in {written_s:.0f} s: {self.request.out} ({what})")
 
 
 def _with_timings(bundle, timings: dict):

@@ -100,3 +100,16 @@ def test_training_stops_on_a_plateau_and_measures_health_only_where_it_decides(d
     measured = [row["epoch"] for row in history if "levels" in row]
     assert measured == [e for e in range(WARMUP_EPOCHS, len(history))
                         if not kept_healthy or e == WARMUP_EPOCHS or e % HEALTH_EVERY_EPOCHS == 0]
+
+
+def test_the_usable_hand_over_leaves_training_unchanged(dev_sets, tiny_config):
+    """`usable` gets the best healthy codec so far once, mid-run; the run ends with the same weights."""
+    config = tiny_config.with_overrides(["train.early_bundle_codec_s=0", "train.max_epochs=8"])
+    used, skipped = scan_folder(dev_sets / "dev-tiny-5", config.audio.sample_rate)
+    handed = []
+    with_hand_over = train_codec(used, skipped, config, usable=handed.append)
+    straight = train_codec(used, skipped, config)
+    assert len(handed) == 1 and handed[0].report["codec"]["best_epoch"] < with_hand_over.report["codec"]["epochs"]
+    assert handed[0].report["health"]["verdict"] != "red"
+    for name, array in straight.bundle.tensors["codec"].items():
+        assert np.array_equal(array, with_hand_over.bundle.tensors["codec"][name]), name

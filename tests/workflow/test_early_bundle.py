@@ -67,3 +67,23 @@ def test_final_model_replaces_it_atomically(run):
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temp file left
     timings = report["timings"]
     assert 0 < timings["first_playable_s"] < timings["total_s"]
+
+
+def test_a_long_codec_run_writes_one_earlier_still(dev_sets, tiny_overrides, tmp_path):
+    """Past `train.early_bundle_codec_s` of codec training, the best codec so far and a quick prior
+    are written first (and load like a model); the later early bundle and the final model follow."""
+    out = tmp_path / "long.distill"
+    overrides = (*tiny_overrides, "train.max_epochs=8", "prior.max_steps=40", "prior.eval_every_steps=10",
+                 "train.early_bundle_prior_steps=10", "train.early_bundle_codec_s=0")
+    request = TrainRequest(dev_sets / "dev-tiny-5", out, overrides=overrides)
+    written = []
+
+    def log(text: str) -> None:
+        if text.startswith(EARLY_LINE):
+            values = load_model_values(out, lambda *a: None)
+            written.append((values["model"].bundle.meta["report"]["early"], values["prior"] is not None))
+    report = train_model(request, load_training_data(request, log=None), log=log)
+    assert [sorted(e) for e, _ in written] == [["codec_epoch", "note", "prior_steps"], ["note", "prior_steps"]]
+    assert all(has_prior for _, has_prior in written)
+    assert written[0][0]["codec_epoch"] < report["codec"]["epochs"]
+    assert report["timings"]["first_playable_s"] < report["timings"]["total_s"]
