@@ -89,7 +89,8 @@ def train_model(request: TrainRequest, data: tuple[list, list, Config] | None = 
                 started: float | None = None) -> dict:
     """Trains and writes `request.out`; returns the training report. `progress(row)` gets each
     codec epoch's row, `prior_progress(row)` each evaluation of the prior (step, train_loss, ...); `stop()` true ends the run with `engine.codec.train.TrainingInterrupted` (a
-    checkpoint stays for `resume`) and nothing is written.
+    checkpoint stays for `resume`) and nothing more is written (an early playable model already
+    written stays where it is).
 
     With a prior, playable models are saved to `request.out` while training goes on (`_EarlyBundle`:
     in a codec run longer than `train.early_bundle_codec_s`, its best weights so far with a quick prior;
