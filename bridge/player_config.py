@@ -9,11 +9,13 @@ from engine.signal.clips import LOOP_SEAM_MS
 import math
 
 DEVICE_RATES = (44100, 48000, 96000)
-LEAD_MS = 10.0  # audio ready ahead of the playhead, in time: JACK's dummy driver on this 2-core VM
+LEAD_MS = 15.0  # audio ready ahead of the playhead, in time: JACK's dummy driver on this 2-core VM
 #                 runs late cycles back to back (host xruns), and the producer must have a block for
-#                 each. Measured in the device process: 2 blocks at 256 frames (10.7 ms), 0 underruns
-#                 in 90 s with training alongside, 1 block 18; 2 blocks at 128 frames (5.3 ms), 8 in
-#                 600 s. Edits do not wait for it (Player._rewind), effects-chain edits do.
+#                 each. Measured in the device process, 10 min, 50 edits/s, a recorder connecting
+#                 every 20 s: 2 blocks at 128 frames (5.3 ms) 8 underruns, 4 blocks (10.7 ms) 0;
+#                 2 blocks at 256 frames (10.7 ms) with `distill train` alongside, 1; 1 block, 18 in
+#                 90 s. Edits with an empty chain do not wait for it (Player._rewind); transport
+#                 commands and edits through effects do.
 
 
 @dataclass(frozen=True)
