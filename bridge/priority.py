@@ -1,7 +1,7 @@
 """Real-time scheduling for the threads an edit passes through on its way to the device.
 
 An edit reaches the ear through the OSC dispatcher (the thread running the server's asyncio loop)
-and the decode thread (bridge/serve.py `BridgeAudio`). At normal priority on a busy machine (a
+and the decode thread (bridge/engine_audio.py `BridgeAudio`). At normal priority on a busy machine (a
 `distill train` on the other core, a browser) each of them waits for a time slice: measured with
 `tools/bench --only edit_to_splice_ms` at load 2.5 on 2 cores, the decode's p95 was 10 ms for 3.7 ms
 of work; at SCHED_FIFO it was 4.2 ms. Both run below the producer (bridge/player.py, priority 3)

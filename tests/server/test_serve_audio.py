@@ -17,7 +17,8 @@ from osc_client import OscClient, wait_for
 
 
 def test_missing_device_says_so_and_keeps_serving_effects_and_rendering(tiny_library, tmp_path, capsys):
-    from bridge.serve import BridgeAudio, open_bridge_audio
+    from bridge.engine_audio import BridgeAudio
+    from bridge.serve import open_bridge_audio
     from engine.server.app import Server, ServeOptions
     for f in (tiny_library / "models").glob("*.session.json"):
         f.unlink()  # a fresh grid and an empty chain
@@ -97,7 +98,8 @@ def test_closing_the_bridge_audio_joins_its_threads(tiny_library, tmp_path, devi
 
     from bridge import devices
     from bridge.jack_tools import JackServer
-    from bridge.serve import BridgeAudio, open_bridge_audio, terminate_portaudio
+    from bridge.engine_audio import BridgeAudio
+    from bridge.serve import open_bridge_audio, terminate_portaudio
     from engine.codec.model import Model
     from engine.codes import Codes
     name = f"distill-close-{os.getpid()}"
@@ -137,7 +139,8 @@ def test_a_lone_edit_is_spliced_at_once_and_a_burst_coalesces_in_order(tiny_libr
     """An edit of the playing grid while the decode thread is idle is in the player when set_grid
     returns (spliced on the calling thread: no hand-over); edits closer together go to the decode
     thread, and an edit never overtakes a grid still decoding there: the last grid always wins."""
-    from bridge.serve import SPLICE_HERE_GAP_S, open_bridge_audio
+    from bridge.engine_audio import SPLICE_HERE_GAP_S
+    from bridge.serve import open_bridge_audio
     from engine.codec.model import Model
     from engine.codes import Codes
     with _jack_of_its_own("distill-splice"):
@@ -237,7 +240,8 @@ def test_layered_voices_over_osc_reach_the_playing_bridge(tiny_library, tmp_path
     grid leaves the layers alone, /voice/clear removes them; bad indices /fail naming the voice."""
     from bridge import devices
     from bridge.jack_tools import JackServer
-    from bridge.serve import BridgeAudio, open_bridge_audio
+    from bridge.engine_audio import BridgeAudio
+    from bridge.serve import open_bridge_audio
     from engine.codes import Codes
     from engine.prior.generate import frames_for_seconds, generate
     from engine.prior.sampling import Sampling
