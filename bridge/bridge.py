@@ -207,10 +207,11 @@ class Bridge:
         """Mono float32 audio at the model rate for one voice; `changed=(start, stop)` in its samples."""
         self.host.set_audio(samples, sample_rate, changed=changed, voice=voice, gain_db=gain_db)
 
-    def apply_splice(self, start: int, samples, voice: int = 0) -> None:
+    def apply_splice(self, start: int, samples, voice: int = 0) -> tuple[float, float]:
         """An edit from `engine.live.decoder.LiveLoop.edit`: new samples for [start, start + len) of the
-        voice, at the rate given to set_audio. Cheaper than set_audio of the whole buffer."""
-        self.host.apply_splice(start, samples, voice)
+        voice, at the rate given to set_audio. Cheaper than set_audio of the whole buffer.
+        -> perf_counter stamps of the device side starting it and having it (PlayerHost.apply_splice)."""
+        return self.host.apply_splice(start, samples, voice)
 
     def set_voices(self, voices: list[tuple]) -> None:
         """All layers at once: [(samples, sample_rate[, gain_db]), ...]."""

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.priority import DECODE_RT_PRIORITY, normal_priority, raise_thread_priority
+from bridge.priority import DECODE_RT_PRIORITY, hand_over_gil_quickly, normal_priority, raise_thread_priority
 from engine import trace
 from engine.codes import Codes
 from engine.errors import InputError
@@ -55,6 +55,9 @@ class BridgeAudio:
         self._auditions: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()  # decoded auditions, newest last
         self._decode_lock = threading.Lock()  # one _decode at a time: the decode thread's, or a cached audition's
         self._trace: dict | None = None  # DISTILL_TRACE_EDITS: the stamps of the grid being decoded (engine/trace.py)
+        # the decode thread takes the GIL back after each ONNX call and numpy step: behind the
+        # dispatcher or the web server it would wait up to Python's 5 ms each time
+        hand_over_gil_quickly()
         self._thread = threading.Thread(target=self._decode_loop, name="distill-decode", daemon=True)
         self._thread.start()
 
@@ -262,8 +265,9 @@ class BridgeAudio:
                 # Only the new samples go to the device side (a process of its own: the whole voice
                 # would be pickled through its pipe, 1 ms for a 1 s loop); voice 0 is the loop's audio.
                 self._main = (self._loop.samples, self._live.spec.audio.sample_rate)
-                self.bridge.apply_splice(splice.start, splice.samples)
-                trace.finish(self._trace, splice_samples=len(splice.samples))
+                device_started, device_posted = self.bridge.apply_splice(splice.start, splice.samples)
+                trace.finish(self._trace, splice_samples=len(splice.samples), device_started=device_started,
+                             device_posted=device_posted)
             self._trace = None
         self._grid_playing = True
 
@@ -369,7 +373,8 @@ class BridgeAudio:
                 "underruns": s.get("underruns", 0), "latency_ms": 1000.0 * latency if latency else 0.0,
                 "gain_db": s.get("gain_db", 0.0), "tempo_bpm": s.get("tempo_bpm", 120.0),
                 "link": bool(s.get("link")), "host_underflows": s.get("host_underflows", 0),
-                "idle_underruns": s.get("idle_underruns", 0), "late_commands": int(s.get("late_commands", 0))}
+                "idle_underruns": s.get("idle_underruns", 0), "late_commands": int(s.get("late_commands", 0)),
+                "edit_rewinds": int(s.get("edit_rewinds", 0))}
 
     def close(self, timeout_s: float = 10.0) -> bool:
         """Joins the decode thread (it finishes the decode it is in, within `timeout_s`), closes the

@@ -16,8 +16,8 @@ Python threads are the callback, the producer and the one that takes these calls
 from __future__ import annotations
 
 import logging
-import sys
 import threading
+import time
 
 import numpy as np
 
@@ -25,11 +25,11 @@ from bridge.effects import EffectsChain
 from bridge.plugins import PluginFolders
 from bridge.player import Player
 from bridge.player_config import PlayerConfig
+from bridge.priority import hand_over_gil_quickly
 from engine.errors import InputError
 from engine.signal.clips import mix_layers
 
 log = logging.getLogger("distill.bridge")
-GIL_SWITCH_INTERVAL_S = 0.0005  # see open_stream
 CLOSE_TIMEOUT_S = 2.0  # stopping a healthy stream takes milliseconds; a vanished JACK server, forever
 
 
@@ -125,7 +125,7 @@ class PlayerHost:
         # device process those are only the call thread's; in-process, training steps, label
         # measurement or the web server (tools/bench gil_callback_delay_ms: 218 underruns in 15 s
         # with three busy threads at 5 ms, 14 at 0.5 ms). A process that plays switches every 0.5 ms.
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
+        hand_over_gil_quickly()
         self.latency_s = float(stream.latency)
         self.player.fit_host_buffer(round(self.latency_s * self.config.sample_rate))
         self.player.start()
@@ -140,8 +140,12 @@ class PlayerHost:
                   voice: int = 0, gain_db: float | None = None) -> None:
         self.player.set_audio(samples, sample_rate, changed=changed, voice=voice, gain_db=gain_db)
 
-    def apply_splice(self, start: int, samples, voice: int = 0) -> None:
+    def apply_splice(self, start: int, samples, voice: int = 0) -> tuple[float, float]:
+        """-> (perf_counter when it started, when the player had the new samples): the device side's
+        part of an edit's way to the ear (engine/trace.py: CLOCK_MONOTONIC, the same in every process)."""
+        started = time.perf_counter()
         self.player.apply_splice(start, samples, voice)
+        return started, time.perf_counter()
 
     def set_voices(self, voices: list[tuple]) -> None:
         self.player.set_voices(voices)

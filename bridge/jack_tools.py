@@ -8,8 +8,9 @@ Used by the tests and the benchmark (and usable by anyone who needs a paced audi
     result = rec.result()  # audio [T, C] plus the monotonic time of every recorded JACK cycle
     devices.terminate(); server.stop()  # PortAudio first, or Python aborts with 134
 
-The recorder is a second JACK client in its own process (`python -m bridge.jack_tools record`), so
-JACK runs it after the bridge in the same cycle. It stamps each cycle with time.perf_counter()
+The recorder is a second JACK client in its own process (`python -m bridge.jack_tools record`, on
+the JACK-Client package so that each cycle lands at JACK's own frame count), so JACK runs it after
+the bridge in the same cycle. It stamps each cycle with time.perf_counter()
 (CLOCK_MONOTONIC, shared by processes), which lets an edit's call time be compared with the cycle
 in which its audio left the bridge.
 """
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -90,12 +91,17 @@ def connect(source: str, destination: str, server: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class Recording:
-    """audio [T, C] float32; cycle_frame [N] first frame of each callback; cycle_time_s [N] its monotonic time."""
+    """audio [T, C] float32; cycle_frame [N] first frame of each callback; cycle_time_s [N] its
+    monotonic time; gaps [G, 2] [start, stop) frames of cycles the recorder missed (silence there)."""
 
     audio: np.ndarray
     sample_rate: int
     cycle_frame: np.ndarray
     cycle_time_s: np.ndarray
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+
+    def in_gap(self, frame: int) -> bool:
+        return bool(np.any((self.gaps[:, 0] <= frame) & (frame < self.gaps[:, 1])))
 
     def time_of(self, frame: int) -> float:
         """Monotonic time of the JACK cycle that carried recorded `frame`."""
@@ -142,7 +148,7 @@ class Recorder:
         if not self.path.exists():
             raise RuntimeError(f"recorder wrote nothing: {self.process.stderr.read()[-800:]}")
         data = np.load(self.path)
-        rec = Recording(data["audio"], int(data["sample_rate"]), data["cycle_frame"], data["cycle_time_s"])
+        rec = Recording(data["audio"], int(data["sample_rate"]), data["cycle_frame"], data["cycle_time_s"], data["gaps"])
         shutil.rmtree(self._dir, ignore_errors=True)
         return rec
 
@@ -168,56 +174,60 @@ def edit_storm(bridge, audio: np.ndarray, sample_rate: int, seconds: float, edit
 
 
 def _record(args: argparse.Namespace) -> int:
-    """The recorder process: a PortAudio/JACK input stream named --client, connected to the sources."""
-    from bridge import devices
-    import sounddevice as sd
+    """The recorder process: a JACK client (the JACK-Client package, not PortAudio) named --client,
+    its inputs connected to the sources. Each cycle's audio goes where JACK's own frame counter
+    says it belongs, so a cycle this client missed (JACK skips a client still busy with the last
+    one) is a gap of silence at its true place, listed in `gaps`, instead of shifting everything
+    after it one cycle early, and the per-cycle times stay on one line (recorded_unix_s)."""
+    import jack
 
-    devices.refresh(args.client)
-    info = devices.find_output(None)  # the JACK device (it has inputs too)
-    rate = int(sd.query_devices(info["index"])["default_samplerate"])
+    client = jack.Client(args.client, no_start_server=True)
     channels = len(args.sources)
+    ports = [client.inports.register(f"in_{i}") for i in range(channels)]
+    rate = client.samplerate
     total = int(args.seconds * rate)
     audio = np.zeros((total + 8192, channels), np.float32)
     cycle_frame = np.zeros(int(args.seconds * rate / 32) + 64, np.int64)
     cycle_time = np.zeros(len(cycle_frame), np.float64)
-    state = {"frames": 0, "cycles": 0, "armed": False}
+    gaps = np.zeros((4096, 2), np.int64)  # [start, stop) frames no cycle delivered
+    state = {"first": None, "frames": 0, "cycles": 0, "gaps": 0, "armed": False}
 
-    def callback(indata, frames, time_info, status) -> None:
+    @client.set_process_callback
+    def process(frames: int) -> None:
         now = time.perf_counter()
-        if not state["armed"] or state["frames"] >= total:
+        if not state["armed"]:
             return
-        k, f = state["cycles"], state["frames"]
+        at = client.last_frame_time
+        if state["first"] is None:
+            state["first"] = at
+        f = (at - state["first"]) % 2 ** 32  # JACK's frame counter is 32 bits (wraps after a day)
+        if f >= total:
+            return
+        if f > state["frames"] and state["gaps"] < len(gaps):
+            gaps[state["gaps"]] = state["frames"], f
+            state["gaps"] += 1
+        k = state["cycles"]
         if k < len(cycle_frame):
             cycle_frame[k], cycle_time[k] = f, now
             state["cycles"] = k + 1
-        audio[f:f + frames] = indata[:min(frames, len(audio) - f)]
+        n = min(frames, len(audio) - f)
+        for i, port in enumerate(ports):
+            audio[f:f + n, i] = port.get_array()[:n]
         state["frames"] = f + frames
 
-    stream = sd.InputStream(device=info["index"], samplerate=rate, channels=channels, dtype="float32",
-                            latency="low", callback=callback)
-    stream.start()
-    client = devices.actual_jack_client_name() or args.client
-    ports = [f"{client}:in_{i}" for i in range(channels)]
-    listing = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=JACK_TOOL_TIMEOUT_S).stdout.splitlines()
-    for i, port in enumerate(ports):  # PortAudio auto-connects the system capture ports: undo that
-        for j, line in enumerate(listing):
-            if line == port:
-                for peer in listing[j + 1:]:
-                    if not peer.startswith("   "):
-                        break
-                    subprocess.run(["jack_disconnect", peer.strip(), port], capture_output=True, timeout=JACK_TOOL_TIMEOUT_S)
-        subprocess.run(["jack_connect", args.sources[i], port], check=True, capture_output=True, timeout=JACK_TOOL_TIMEOUT_S)
+    client.activate()
+    for source, port in zip(args.sources, ports):
+        client.connect(source, port)
     state["armed"] = True
     print("recording", flush=True)
     deadline = time.monotonic() + args.seconds + 10
     while state["frames"] < total and time.monotonic() < deadline:
-        time.sleep(0.01)
-    stream.stop()
-    stream.close()
-    devices.terminate()
+        time.sleep(0.25)  # rare wake-ups: this thread holding the GIL while starved would stall the callback
+    client.deactivate()
+    client.close()
     n = min(state["frames"], total)
     np.savez(args.out, audio=audio[:n], sample_rate=rate, cycle_frame=cycle_frame[:state["cycles"]],
-             cycle_time_s=cycle_time[:state["cycles"]])
+             cycle_time_s=cycle_time[:state["cycles"]], gaps=gaps[:state["gaps"]])
     return 0
 
 

@@ -22,6 +22,16 @@ DECODE_RT_PRIORITY = 2  # the decode runs while the dispatcher answers: it goes 
 # (bridge/player.py) refills the ring; JACK's client threads (the callback) run at about 5-10
 DEVICE_CALLS_RT_PRIORITY = 2
 PRODUCER_RT_PRIORITY = 3
+# Python hands the GIL to a waiting thread after this long (its default is 5 ms, a whole block):
+# the device process's callback and producer wait behind its call thread (bridge/host.py), the
+# engine's decode thread behind the dispatcher and the web server (bridge/engine_audio.py)
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+def hand_over_gil_quickly() -> None:
+    """This process's threads get the GIL within GIL_SWITCH_INTERVAL_S of asking for it."""
+    import sys
+    sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
 
 
 def raise_thread_priority(rt_priority: int) -> bool:

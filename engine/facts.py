@@ -78,6 +78,8 @@ STATUS_KEYS: dict[str, tuple[str, str]] = {
     "host_underflows": ("i", "the host's own xrun flags, e.g. when JACK's graph changes"),
     "idle_underruns": ("i", "an empty ring during silence: not heard (underruns counts only blocks missed "
                             "while audio was expected)"),
+    "edit_rewinds": ("i", "edits heard from the next device block, the blocks already queued rewritten "
+                          "(with effects in the chain an edit waits for the queued blocks instead)"),
 }
 
 

@@ -192,6 +192,7 @@ class Core:
             "late_bundles": self.late_bundles + int(audio.get("late_commands", 0)), "tempo_bpm": float(audio.get("tempo_bpm", 120.0)),
             "link": int(bool(audio.get("link"))),
             "host_underflows": int(audio.get("host_underflows", 0)), "idle_underruns": int(audio.get("idle_underruns", 0)),
+            "edit_rewinds": int(audio.get("edit_rewinds", 0)),
         }
         # in the declared order; a key added here but not to engine/facts.py STATUS_KEYS is a KeyError
         # in tests/server (the drift test), not a silent undocumented key

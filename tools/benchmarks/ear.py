@@ -82,14 +82,15 @@ def _playing_serve(extra_env: dict | None = None):
         server.stop()
 
 
-def edit_to_ear_ms(trials: int = 14) -> dict:
+def edit_to_ear_ms(trials: int = 30) -> dict:
     from bridge.jack_tools import Recorder
     from bridge.schedule import recorded_unix_s
-    with _playing_serve() as (proc, client, st, new):
+    from engine import trace
+    with _playing_serve({trace.ENV: "1"}) as (proc, client, st, new):
         levels, frames = int(st["levels"]), int(st["frames"])
         frame_rate = frames / 1.0
         rng = np.random.default_rng(5)
-        sent, latency_ms = [], float(st["latency_ms"])
+        sent, sent_perf, rewound, latency_ms = [], [], [], float(st["latency_ms"])
         with Recorder(new[:1], trials * 2.6 + 1.5) as rec:  # 2.4 s a trial plus waits for the playhead
             time.sleep(1.2)
             for _ in range(trials):
@@ -99,24 +100,41 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
                     p = int(_status(client)["position_s"] * frame_rate)
                 a = p + 2
                 code = int(rng.integers(0, int(st["codebook_size"])))
-                stamp = time.time()
+                rewinds = int(_status(client)["edit_rewinds"])
+                stamp, stamp_perf = time.time(), time.perf_counter()
                 client.send("/edit/fill", 0, levels, a, a + 2, code)
                 sent.append(stamp)
+                sent_perf.append(stamp_perf)
                 time.sleep(2.4)
+                rewound.append(int(_status(client)["edit_rewinds"]) > rewinds)
             load = os.getloadavg()[0]
         recording = rec.result()
         status = _status(client)
+        lines = trace.parse(proc.stderr_text())
+    # per trial, the server's own stamp of the splice reaching the device side: the rest is the ring and JACK
+    traced = [next((line for line in lines if s <= line["received"] < s + 2.0), None) for s in sent_perf]
     x = recording.audio[:, 0]
+    if os.environ.get("DISTILL_EAR_DUMP"):  # the raw recording and stamps, to look at a trial by hand
+        np.savez(os.environ["DISTILL_EAR_DUMP"], x=x, sent=np.array(sent), cycle_frame=recording.cycle_frame,
+                 cycle_time_s=recording.cycle_time_s, offset=time.time() - time.perf_counter(),
+                 gaps=recording.gaps)
     unix = np.array([recorded_unix_s(recording, f) for f in range(0, len(x), 256)])
     frame_of = lambda t: int(np.searchsorted(unix, t)) * 256  # noqa: E731  (block before t)
     period = _period(x, round(RATE * 1.0), frame_of(sent[0]) - 256)
-    delays = []
-    for t in sent:
+    delays, splice_ms, rewound_heard = [], [], []
+    stages = []
+    for t, t_perf, line, rew in zip(sent, sent_perf, traced, rewound):
         first = max(frame_of(t) - 256, period)
         diff = np.flatnonzero(x[first:first + RATE] != x[first - period:first + RATE - period])
-        hit = [first + int(k) for k in diff if recorded_unix_s(recording, first + int(k)) >= t]
+        hit = [first + int(k) for k in diff if recorded_unix_s(recording, first + int(k)) >= t
+               and not recording.in_gap(first + int(k)) and not recording.in_gap(first + int(k) - period)]
         if hit:
             delays.append((recorded_unix_s(recording, hit[0]) - t) * 1000)
+            splice_ms.append(None if line is None else round((line["spliced"] - t_perf) * 1000, 2))
+            stages.append(None if line is None else
+                          {k: round((line[k] - t_perf) * 1000, 2) for k in (*trace.STAGES, "device_started", "device_posted")
+                           if k in line})
+            rewound_heard.append(rew)
     if not delays:
         raise RuntimeError("no edit was heard in the recording")
     d = np.array(delays)
@@ -124,9 +142,14 @@ def edit_to_ear_ms(trials: int = 14) -> dict:
     return {"value": round(float(np.median(d)), 3), "unit": "ms", "p95": round(float(np.percentile(d, 95)), 3),
             "max": round(float(d.max()), 3), "trials": len(d), "target_p95_ms": round(10 + host_ms, 2),
             "delays_ms": [round(float(v), 2) for v in d],
+            "splice_ms": splice_ms,  # per trial: the datagram -> the device process has the new samples
+            "rewound": sum(rewound_heard),
+            "stages_ms": stages,  # per trial: each server stamp (engine/trace.py STAGES) after the sendto  # trials whose edit rewrote the queued blocks (else it waited the lead)
             "measured_from": "OSC /edit/fill datagram arriving at distill serve's socket (the sendto on loopback)",
             "to": "first changed sample in a JACK recording", "host_buffer_ms": host_ms,
-            "serve_latency_ms": latency_ms, "underruns": status["underruns"], "load_1min": load}
+            "recorder_gaps": len(recording.gaps),  # cycles the recorder missed: silence there, not counted as changes
+            "serve_latency_ms": latency_ms, "underruns": status["underruns"],
+            "host_underflows": status["host_underflows"], "load_1min": load}
 
 
 def edit_to_splice_ms(edits: int = 150, gap_s: float = 0.06) -> dict:
