@@ -311,7 +311,8 @@ class Bridge:
             "callback_p99_share": state["callback_p99_s"] / period_s,
             "device": self.device["name"] if self.device else None,
             "device_process": getattr(self.host, "pid", None),  # the child's pid; None: in this process
-            "jack_ports": list(self.jack_ports),
+            "jack_ports": list(state.get("jack_ports") or self.jack_ports),  # a restarted child's may differ
+            "device_restarts": state.get("device_restarts", 0),  # device processes that died and were replaced
             "sample_rate": cfg.sample_rate,
             "block_size": cfg.block_size,
             "gain_db": self._gain_db,
@@ -322,7 +323,7 @@ class Bridge:
             "edit_rewinds": state["edit_rewinds"],  # edits heard before the lead (bridge/player.py _rewind)
             "tempo_bpm": self.tempo.bpm,
             "link": link,
-            "message": state["producer_error"] or self.message,
+            "message": state["producer_error"] or state.get("restart_note") or self.message,
         }
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:

@@ -33,6 +33,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
+from bridge.device_journal import RESTART_NOTE, DeviceJournal
 from bridge.player_config import PlayerConfig
 from bridge.priority import DEVICE_CALLS_RT_PRIORITY, raise_thread_priority
 from bridge.plugins import PluginFolders
@@ -42,6 +43,7 @@ from engine.errors import InputError
 log = logging.getLogger("distill.bridge")
 CALL_TIMEOUT_S = 10.0     # a control call; VST3 loading can take a few seconds
 START_TIMEOUT_S = 30.0    # the child's imports and PortAudio's device scan
+RESTARTS_PER_MINUTE = 3   # a child dying again at once (a broken device) is left gone after these
 CALLS = ("find_device", "open_stream", "set_audio", "apply_splice", "set_voices", "set_voice_gain",
          "set_loop_frames", "play", "stop", "seek_frames", "align_frames", "set_gain_db", "mix_voices",
          "add_effect", "remove_effect", "move_effect", "set_effect_param", "set_effect_bypass",
@@ -52,14 +54,33 @@ class DeviceGone(InputError):
     """The device process ended or stopped answering."""
 
 
+class _ChildDied(Exception):
+    """The child's pipe closed under a call (it crashed or was killed): DeviceProcess restarts it."""
+
+
 class DeviceProcess:
     """A `PlayerHost` in a child process, with the same methods (see CALLS) and `at(unix_s)`."""
 
     def __init__(self, config: PlayerConfig, plugin_folders: PluginFolders | None = None) -> None:
         self.config = config
+        self.plugin_folders = plugin_folders or PluginFolders.make()
         self.at = AtTime()
         self.stuck = False
         self.pid: int | None = None
+        self._lock = threading.Lock()  # one call at a time: the child answers in order
+        self._sequence = 0  # each call's number, echoed in its answer
+        self._journal = DeviceJournal()  # what a restarted child is told (bridge/device_journal.py)
+        self._restarted_s: list[float] = []  # monotonic times of the restarts, for the budget
+        self.restarts = 0
+        self._closing = False  # close() never starts a new child
+        with self._lock:
+            try:
+                self._spawn()
+            except _ChildDied:
+                raise DeviceGone(f"the audio device process ended while starting ({self._gone})") from None
+
+    def _spawn(self) -> None:
+        """Starts a child and initialises its PlayerHost (the caller holds the lock)."""
         ours, theirs = socket.socketpair()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         self._proc = subprocess.Popen([sys.executable, "-m", "bridge.device_process", str(theirs.fileno())],
@@ -67,10 +88,8 @@ class DeviceProcess:
         theirs.close()
         self.pid = self._proc.pid
         self._conn = Connection(ours.detach())
-        self._lock = threading.Lock()  # one call at a time: the child answers in order
-        self._sequence = 0  # each call's number, echoed in its answer
         self._gone: str | None = None
-        self._call("init", config, plugin_folders or PluginFolders.make(), timeout_s=START_TIMEOUT_S)
+        self._call_locked("init", (self.config, self.plugin_folders), {}, START_TIMEOUT_S)
 
     def __getattr__(self, name: str):
         if name in CALLS:
@@ -78,12 +97,14 @@ class DeviceProcess:
         raise AttributeError(name)
 
     def state(self) -> dict:
-        """The child's `PlayerHost.state()`; after it ended, a silent state saying so (/status answers)."""
+        """The child's `PlayerHost.state()` (a child that died is restarted first); when there is
+        none, a silent state saying so (/status answers). `device_restarts`: children replaced."""
         try:
-            return self._call("state", timeout_s=2.0)
+            state = self._call("state", timeout_s=2.0)
         except DeviceGone as e:
             from bridge.host import PlayerHost
-            return PlayerHost.silent_state(self.config, str(e))
+            state = PlayerHost.silent_state(self.config, str(e))
+        return {**state, "device_restarts": self.restarts, "restart_note": RESTART_NOTE if self.restarts else ""}
 
     @property
     def alive(self) -> bool:
@@ -91,27 +112,60 @@ class DeviceProcess:
 
     def _call(self, name: str, *args, timeout_s: float = CALL_TIMEOUT_S, **kwargs):
         with self._lock:
-            if self._gone is not None:
+            if self._gone is not None and not self._restart():
                 raise DeviceGone(f"the audio device process has ended ({self._gone})")
-            self._sequence += 1
             try:
-                self._conn.send((self._sequence, name, args, kwargs, self.at.current))
-                deadline = time.monotonic() + timeout_s
-                while True:  # answers to calls that timed out earlier arrive first: skip them
-                    if not self._conn.poll(max(0.0, deadline - time.monotonic())):
-                        raise DeviceGone(f"the audio device process did not answer {name} within "
-                                         f"{timeout_s:.0f} s (is the machine overloaded, or a plugin stuck?)")
-                    sequence, kind, value = self._conn.recv()
-                    if sequence == self._sequence:
-                        break
-            except (EOFError, OSError) as e:
-                self._end(f"{type(e).__name__} on its pipe, exit code {self._proc.poll()}")
-                raise DeviceGone(f"the audio device process has ended ({self._gone})") from None
+                value = self._call_locked(name, args, kwargs, timeout_s)
+            except _ChildDied:
+                if not self._restart():
+                    raise DeviceGone(f"the audio device process has ended ({self._gone})") from None
+                value = self._call_locked(name, args, kwargs, timeout_s)  # once, on the new child
+            self._journal.record(name, args, kwargs)
+            return value
+
+    def _call_locked(self, name: str, args: tuple, kwargs: dict, timeout_s: float):
+        self._sequence += 1
+        try:
+            self._conn.send((self._sequence, name, args, kwargs, self.at.current))
+            deadline = time.monotonic() + timeout_s
+            while True:  # answers to calls that timed out earlier arrive first: skip them
+                if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                    raise DeviceGone(f"the audio device process did not answer {name} within "
+                                     f"{timeout_s:.0f} s (is the machine overloaded, or a plugin stuck?)")
+                sequence, kind, value = self._conn.recv()
+                if sequence == self._sequence:
+                    break
+        except (EOFError, OSError) as e:
+            self._end(f"{type(e).__name__} on its pipe, exit code {self._proc.poll()}")
+            raise _ChildDied() from None
         if kind == "ok":
             return value
         if kind == "input":
             raise InputError(value)
         raise RuntimeError(f"audio device process, {name}: {value}")
+
+    def _restart(self) -> bool:
+        """A child that died (not one closed) is replaced and told the journal's state, at most
+        RESTARTS_PER_MINUTE times a minute (a child that dies at once each time stays gone).
+        The caller holds the lock; False when no new child could be had."""
+        now = time.monotonic()
+        self._restarted_s = [t for t in self._restarted_s if now - t < 60.0]
+        if self._closing or len(self._restarted_s) >= RESTARTS_PER_MINUTE:
+            return False
+        self._restarted_s.append(now)
+        died = self._gone
+        try:
+            self._spawn()
+            for name, args, kwargs in self._journal.replay():
+                self._call_locked(name, args, kwargs, START_TIMEOUT_S if name == "find_device" else CALL_TIMEOUT_S)
+        except (_ChildDied, DeviceGone, InputError, RuntimeError) as e:
+            if self._gone is None:
+                self._end(f"restarting it failed: {e}")
+            log.warning("the audio device process could not be restarted: %s", e)
+            return False
+        self.restarts += 1
+        log.warning("the audio device process ended (%s); %s", died, RESTART_NOTE)
+        return True
 
     def _end(self, why: str) -> None:
         self._gone = why
@@ -127,6 +181,7 @@ class DeviceProcess:
         """Closes the stream and the child within about 2 × `timeout_s`. A child that does not end
         in time (PortAudio waiting for a vanished JACK server) is killed and `stuck` set; this
         process is never left waiting. Returns whether the device stopped cleanly."""
+        self._closing = True
         if self._gone is not None:
             return not self.stuck
         clean = False

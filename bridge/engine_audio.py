@@ -374,7 +374,7 @@ class BridgeAudio:
                 "gain_db": s.get("gain_db", 0.0), "tempo_bpm": s.get("tempo_bpm", 120.0),
                 "link": bool(s.get("link")), "host_underflows": s.get("host_underflows", 0),
                 "idle_underruns": s.get("idle_underruns", 0), "late_commands": int(s.get("late_commands", 0)),
-                "edit_rewinds": int(s.get("edit_rewinds", 0))}
+                "edit_rewinds": int(s.get("edit_rewinds", 0)), "device_restarts": int(s.get("device_restarts", 0))}
 
     def close(self, timeout_s: float = 10.0) -> bool:
         """Joins the decode thread (it finishes the decode it is in, within `timeout_s`), closes the

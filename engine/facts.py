@@ -80,6 +80,8 @@ STATUS_KEYS: dict[str, tuple[str, str]] = {
                             "while audio was expected)"),
     "edit_rewinds": ("i", "edits heard from the next device block, the blocks already queued rewritten "
                           "(with effects in the chain an edit waits for the queued blocks instead)"),
+    "device_restarts": ("i", "audio device processes that died (a plugin crash) and were started again, "
+                             "playing on without the effects chain"),
 }
 
 

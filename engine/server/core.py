@@ -193,6 +193,7 @@ class Core:
             "link": int(bool(audio.get("link"))),
             "host_underflows": int(audio.get("host_underflows", 0)), "idle_underruns": int(audio.get("idle_underruns", 0)),
             "edit_rewinds": int(audio.get("edit_rewinds", 0)),
+            "device_restarts": int(audio.get("device_restarts", 0)),
         }
         # in the declared order; a key added here but not to engine/facts.py STATUS_KEYS is a KeyError
         # in tests/server (the drift test), not a silent undocumented key

@@ -1,6 +1,7 @@
 """The device side in a process of its own (bridge/device_process.py), on a real JACK dummy server:
 the engine's process never loads PortAudio, the child's errors come back as the same sentences,
-a child that dies leaves the engine answering, and the stream starts and plays without an underrun."""
+a child that dies is started again (and one that keeps dying left gone, the engine answering), and
+the stream starts and plays without an underrun."""
 import json
 import os
 import signal
@@ -67,20 +68,57 @@ def test_errors_in_the_child_come_back_as_the_same_sentences(jack):
         assert b.close()
 
 
-def test_a_device_process_that_dies_leaves_the_engine_answering(jack):
+def test_a_device_process_that_dies_is_started_again_and_plays_on(jack):
+    """A crash of the child (a VST3 plugin's, say: SIGKILL looks the same) costs a moment of sound,
+    not the session: the next call starts a new child with the same audio, edits included, gain,
+    loop and transport, and without the effects chain; /status says so."""
     b = _bridge(jack)
-    b.set_audio(make_signal(0.5), RATE)
-    b.play()
-    pid = b.status()["device_process"]
-    os.kill(pid, signal.SIGKILL)  # a plugin crashing the child would look the same
-    time.sleep(0.2)
-    with pytest.raises(DeviceGone, match="the audio device process has ended"):
+    try:
+        sound = make_signal(0.5)
+        b.set_audio(sound, RATE)
+        b.apply_splice(0, np.zeros(2400, np.float32))  # an edit the new child must play too
+        b.set_gain_db(-6.0)
+        b.add_effect("Gain", {"gain_db": 0.0})
         b.play()
-    status = b.status()  # status still answers, saying what happened
-    assert status["playing"] is False and "ended" in status["message"]
-    started = time.perf_counter()
-    b.close()
-    assert time.perf_counter() - started < 5.0
+        pid = b.status()["device_process"]
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        status = b.status()  # the call that finds it dead starts the new one
+        assert status["device_process"] not in (None, pid) and status["device_restarts"] == 1
+        time.sleep(0.3)  # the new child's producer takes the replayed play from its next block
+        status = b.status()
+        assert status["playing"] and status["voices"] == 1 and status["effects"] == 0
+        assert "started again without its effects chain" in status["message"]
+        with Recorder(b.status()["jack_ports"][:1], 0.6) as rec:
+            pass
+        heard = rec.result().audio[:, 0]
+        assert 0.05 < np.abs(heard).max() <= np.abs(sound).max() * 10 ** (-6 / 20) + 1e-3  # our sound, 6 dB down
+        assert b.status()["underruns"] == 0
+    finally:
+        started = time.perf_counter()
+        b.close()
+        assert time.perf_counter() - started < 5.0
+
+
+def test_a_device_process_that_keeps_dying_is_left_gone_with_a_sentence(jack):
+    """Three restarts a minute at most: then calls fail with one sentence and status still answers."""
+    b = _bridge(jack)
+    try:
+        b.set_audio(make_signal(0.5), RATE)
+        b.play()
+        for _ in range(3):
+            os.kill(b.status()["device_process"], signal.SIGKILL)
+            time.sleep(0.2)
+        os.kill(b.status()["device_process"], signal.SIGKILL)
+        time.sleep(0.2)
+        with pytest.raises(DeviceGone, match="the audio device process has ended"):
+            b.play()
+        status = b.status()
+        assert status["playing"] is False and status["device_restarts"] == 3 and "ended" in status["message"]
+    finally:
+        started = time.perf_counter()
+        b.close()
+        assert time.perf_counter() - started < 5.0
 
 
 def test_no_underrun_from_start_up_to_first_sound_and_through_a_recording(jack):
