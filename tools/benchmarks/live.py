@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -85,7 +84,7 @@ def _serve(device: bool) -> dict:
             torch_loaded = "torch" in _modules(proc.proc.pid)
             child = _children(proc.proc.pid)  # the device process (bridge/device_process.py), if any
             device_side = {"rss_mb": round(_rss_mb(child[0]), 1), **_memory_mb(child[0])} if child else None
-            return {"device_process": device_side,"ready_s": ready_s, "ready_cpu_s": ready_cpu_s, "rss_mb": _rss_mb(proc.proc.pid), "generate_10s_osc_s": generate_s,
+            return {"device_process": device_side, "ready_s": ready_s, "ready_cpu_s": ready_cpu_s, "rss_mb": _rss_mb(proc.proc.pid), "generate_10s_osc_s": generate_s,
                     **_memory_mb(proc.proc.pid),
                     "underruns": status["underruns"], "audio": status["audio"], "torch_loaded": torch_loaded}
         finally:
@@ -106,7 +105,8 @@ def _modules(pid: int) -> str:
 def _measured() -> dict:
     plain = _serve(device=False)
     with_device = None
-    if shutil.which("jack_wait") and os.system(f"JACK_DEFAULT_SERVER={SERVER} jack_wait -c >/dev/null 2>&1") == 0:
+    from bridge.jack_tools import server_running
+    if server_running(SERVER):  # jack_wait -c exits 0 either way: its answer says
         with_device = _serve(device=True)
     return {"plain": plain, "device": with_device}
 
