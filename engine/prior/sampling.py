@@ -115,6 +115,8 @@ def hold_calibrated_probs(logits: np.ndarray, temperature: float, top_k: int, to
         others = filtered_probs(masked, temperature, top_k - 1 if top_k > 0 else 0, top_p)
     out = others * (1.0 - hold)[:, None]
     out[rows, held] = hold
+    if kept.all():  # the usual case: no row needs the plain filter (a generation step's hot path)
+        return out
     return np.where(kept[:, None], out, filtered_probs(logits, temperature, top_k, top_p))
 
 
