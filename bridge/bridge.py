@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bridge.device_journal import RESTART_NOTE
 from bridge.effects import EffectsChain
 from bridge.host import CLOSE_TIMEOUT_S, PlayerHost
 from bridge.link_lock import LinkLock
@@ -323,7 +324,7 @@ class Bridge:
             "edit_rewinds": state["edit_rewinds"],  # edits heard before the lead (bridge/player.py _rewind)
             "tempo_bpm": self.tempo.bpm,
             "link": link,
-            "message": state["producer_error"] or state.get("restart_note") or self.message,
+            "message": state["producer_error"] or (RESTART_NOTE if state.get("device_restarts") else self.message),
         }
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:

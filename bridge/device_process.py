@@ -104,7 +104,7 @@ class DeviceProcess:
         except DeviceGone as e:
             from bridge.host import PlayerHost
             state = PlayerHost.silent_state(self.config, str(e))
-        return {**state, "device_restarts": self.restarts, "restart_note": RESTART_NOTE if self.restarts else ""}
+        return {**state, "device_restarts": self.restarts}
 
     @property
     def alive(self) -> bool:
@@ -117,9 +117,12 @@ class DeviceProcess:
             try:
                 value = self._call_locked(name, args, kwargs, timeout_s)
             except _ChildDied:
-                if not self._restart():
+                try:
+                    if not self._restart():
+                        raise _ChildDied()
+                    value = self._call_locked(name, args, kwargs, timeout_s)  # once, on the new child
+                except _ChildDied:
                     raise DeviceGone(f"the audio device process has ended ({self._gone})") from None
-                value = self._call_locked(name, args, kwargs, timeout_s)  # once, on the new child
             self._journal.record(name, args, kwargs)
             return value
 

@@ -111,18 +111,13 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
         recording = rec.result()
         status = _status(client)
         lines = trace.parse(proc.stderr_text())
-    # per trial, the server's own stamp of the splice reaching the device side: the rest is the ring and JACK
+    # per trial, the server's own stamps of its edit (DISTILL_TRACE_EDITS): the rest is the ring and JACK
     traced = [next((line for line in lines if s <= line["received"] < s + 2.0), None) for s in sent_perf]
     x = recording.audio[:, 0]
-    if os.environ.get("DISTILL_EAR_DUMP"):  # the raw recording and stamps, to look at a trial by hand
-        np.savez(os.environ["DISTILL_EAR_DUMP"], x=x, sent=np.array(sent), cycle_frame=recording.cycle_frame,
-                 cycle_time_s=recording.cycle_time_s, offset=time.time() - time.perf_counter(),
-                 gaps=recording.gaps)
     unix = np.array([recorded_unix_s(recording, f) for f in range(0, len(x), 256)])
     frame_of = lambda t: int(np.searchsorted(unix, t)) * 256  # noqa: E731  (block before t)
     period = _period(x, round(RATE * 1.0), frame_of(sent[0]) - 256)
-    delays, splice_ms, rewound_heard = [], [], []
-    stages = []
+    delays, stages, rewound_heard = [], [], []
     for t, t_perf, line, rew in zip(sent, sent_perf, traced, rewound):
         first = max(frame_of(t) - 256, period)
         diff = np.flatnonzero(x[first:first + RATE] != x[first - period:first + RATE - period])
@@ -130,7 +125,6 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
                and not recording.in_gap(first + int(k)) and not recording.in_gap(first + int(k) - period)]
         if hit:
             delays.append((recorded_unix_s(recording, hit[0]) - t) * 1000)
-            splice_ms.append(None if line is None else round((line["spliced"] - t_perf) * 1000, 2))
             stages.append(None if line is None else
                           {k: round((line[k] - t_perf) * 1000, 2) for k in (*trace.STAGES, "device_started", "device_posted")
                            if k in line})
@@ -142,9 +136,8 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
     return {"value": round(float(np.median(d)), 3), "unit": "ms", "p95": round(float(np.percentile(d, 95)), 3),
             "max": round(float(d.max()), 3), "trials": len(d), "target_p95_ms": round(10 + host_ms, 2),
             "delays_ms": [round(float(v), 2) for v in d],
-            "splice_ms": splice_ms,  # per trial: the datagram -> the device process has the new samples
-            "rewound": sum(rewound_heard),
-            "stages_ms": stages,  # per trial: each server stamp (engine/trace.py STAGES) after the sendto  # trials whose edit rewrote the queued blocks (else it waited the lead)
+            "rewound": sum(rewound_heard),  # trials whose edit rewrote the queued blocks (else it waited the lead)
+            "stages_ms": stages,  # per trial: each server stamp (engine/trace.py STAGES, the device side's) after the sendto
             "measured_from": "OSC /edit/fill datagram arriving at distill serve's socket (the sendto on loopback)",
             "to": "first changed sample in a JACK recording", "host_buffer_ms": host_ms,
             "recorder_gaps": len(recording.gaps),  # cycles the recorder missed: silence there, not counted as changes
