@@ -84,6 +84,18 @@ class JackServer:
                 self.process.wait()
 
 
+def align(recorded: np.ndarray, reference: np.ndarray, heard: np.ndarray | None = None) -> tuple[int, float]:
+    """(lag, correlation): where `recorded` [N] sits in `reference` [M >= N], by FFT cross-correlation;
+    the correlation leaves out the frames where `heard` [N] is False (Recording.heard(): cycles the
+    recorder missed are silence in the recording, not in what played)."""
+    n = 1 << int(np.ceil(np.log2(len(reference) + len(recorded))))
+    c = np.fft.irfft(np.fft.rfft(reference, n) * np.conj(np.fft.rfft(recorded, n)), n)
+    lag = int(np.argmax(c[:len(reference) - len(recorded) + 1]))
+    segment = reference[lag:lag + len(recorded)]
+    keep = np.ones(len(recorded), bool) if heard is None else heard
+    return lag, float(np.corrcoef(segment[keep], recorded[keep])[0, 1])
+
+
 def connect(source: str, destination: str, server: str | None = None) -> None:
     env = _env(server) if server else {**os.environ, **ENV}
     subprocess.run(["jack_connect", source, destination], env=env, check=True, capture_output=True, timeout=10)
@@ -102,6 +114,28 @@ class Recording:
 
     def in_gap(self, frame: int) -> bool:
         return bool(np.any((self.gaps[:, 0] <= frame) & (frame < self.gaps[:, 1])))
+
+    def heard(self) -> np.ndarray:
+        """[T] bool: False on the frames of the cycles the recorder missed (silence that never played)."""
+        mask = np.ones(len(self.audio), bool)
+        for start, stop in self.gaps:
+            mask[start:stop] = False
+        return mask
+
+    def max_step(self, channel: int = 0) -> float:
+        """The largest sample-to-sample step between frames the recorder heard: a click, where the
+        edges of a missed cycle's silence are not."""
+        heard = self.heard()
+        both = heard[1:] & heard[:-1]
+        steps = np.abs(np.diff(self.audio[:, channel]))[both]
+        return float(steps.max()) if steps.size else 0.0
+
+    def clean_start(self, frame: int, length: int) -> int:
+        """The first frame >= `frame` where `length` frames hold no gap (a window to judge the sound by)."""
+        for start, stop in sorted(map(tuple, self.gaps)):
+            if start < frame + length and frame < stop:
+                frame = int(stop)
+        return frame
 
     def time_of(self, frame: int) -> float:
         """Monotonic time of the JACK cycle that carried recorded `frame`."""

@@ -127,9 +127,16 @@ class AtTime:
 
 
 # ---------------------------------------------------------------- measuring it (tests, tools/bench)
-def onsets(x, silent_frames: int = 64) -> list[int]:
-    """Frames where sound starts after at least `silent_frames` of digital silence. x [T]"""
-    nonzero = np.flatnonzero(np.asarray(x) != 0.0)
+def onsets(x, silent_frames: int = 64, heard=None) -> list[int]:
+    """Frames where sound starts after at least `silent_frames` of digital silence. x [T]; heard [T]
+    bool (a recording's `heard()`): a stretch the recorder missed continues what came before it, so
+    the sound after a missed cycle is not a new onset."""
+    sounding = np.asarray(x) != 0.0
+    if heard is not None:
+        missed = np.flatnonzero(~np.asarray(heard))
+        for run in np.split(missed, np.flatnonzero(np.diff(missed) > 1) + 1) if missed.size else ():
+            sounding[run] = sounding[run[0] - 1] if run[0] > 0 else False
+    nonzero = np.flatnonzero(sounding)
     if not nonzero.size:
         return []
     starts = [int(nonzero[0])] if nonzero[0] >= silent_frames else []

@@ -1,4 +1,4 @@
-"""Helpers shared by the bridge tests (test audio, alignment)."""
+"""Helpers shared by the bridge tests (test audio; the alignment is bridge.jack_tools.align)."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,12 +13,3 @@ def make_signal(seconds: float = 1.0, seed: int = 0, rate: int = RATE) -> np.nda
     t = np.arange(int(seconds * rate)) / rate
     hits = np.exp(-8.0 * (t % 0.2)) * np.sin(2 * np.pi * (150 + 400 * t) * t)
     return (0.4 * hits + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
-
-
-def align(recorded: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
-    """(lag, correlation): where `recorded` [N] sits in `reference` [M >= N], by FFT cross-correlation."""
-    n = 1 << int(np.ceil(np.log2(len(reference) + len(recorded))))
-    c = np.fft.irfft(np.fft.rfft(reference, n) * np.conj(np.fft.rfft(recorded, n)), n)
-    lag = int(np.argmax(c[:len(reference) - len(recorded) + 1]))
-    segment = reference[lag:lag + len(recorded)]
-    return lag, float(np.corrcoef(segment, recorded)[0, 1])

@@ -7,8 +7,8 @@ import pytest
 
 from bridge.bridge import Bridge
 from bridge.effects import EffectsChain
-from bridge.jack_tools import Recorder
-from bridge_helpers import RATE, align, make_signal
+from bridge.jack_tools import Recorder, align
+from bridge_helpers import RATE, make_signal
 from engine.errors import InputError
 
 ZAMCOMPX2 = "/usr/lib/vst3/ZamCompX2.vst3"
@@ -25,10 +25,6 @@ def record(bridge, seconds: float, channels: int = 2):
     with Recorder(bridge.jack_ports[:channels], seconds) as rec:
         pass
     return rec.result()
-
-
-def max_step(x: np.ndarray) -> float:
-    return float(np.abs(np.diff(x)).max())
 
 
 def without_underruns(bridge, scenario, attempts: int = 3):
@@ -54,7 +50,7 @@ def test_recorded_stream_equals_the_offline_render_through_a_real_vst3(jack, bri
     offline = EffectsChain.from_dict(bridge.effects_to_dict()).process(np.tile(x, 8)[None], RATE, reset=True)
     assert rec.audio.shape[1] == 2 and np.abs(rec.audio).max() > 0.05
     for channel in range(2):
-        lag, corr = align(rec.audio[:, channel], offline[channel])
+        lag, corr = align(rec.audio[:, channel], offline[channel], rec.heard())
         assert corr >= 0.99, f"channel {channel}: correlation {corr:.4f} at lag {lag}"
     assert bridge.status()["playing"]
 
@@ -92,14 +88,15 @@ def test_transport_ramps_do_not_click_in_the_recording(jack, bridge):
             bridge.stop()
             time.sleep(0.15)
             bridge.play()
-        return rec.result().audio[:, 0]
+        return rec.result()
 
-    y = without_underruns(bridge, scenario)
+    r = without_underruns(bridge, scenario)
+    y = r.audio[:, 0]
     assert y.max() == pytest.approx(0.5, abs=1e-6) and y.min() == 0.0  # it played, changed level, stopped
     assert np.any(np.isclose(y, 0.5 * 10 ** (-6 / 20), atol=1e-4))
     # 5 ms ramps (240 frames) everywhere; where play starts at the loop start the play ramp meets the
     # loop seam's 5 ms fade-in (bridge/player.py mix_scene) and the two multiply: twice one slope
-    assert max_step(y) < 0.5 / 240 * 2.2
+    assert r.max_step() < 0.5 / 240 * 2.2  # (the edges of cycles the recorder missed left out)
 
 
 def test_an_edit_appears_in_the_recording_soon_after_the_call(jack, bridge):
@@ -130,10 +127,10 @@ def test_an_edit_appears_in_the_recording_soon_after_the_call(jack, bridge):
     lag, _ = align(before[-4096:], reference)
     start = r.cycle_frame[k] - 4096
     expected_old = reference[lag:lag + len(y) - start]
-    differs = np.nonzero(np.abs(y[start:] - expected_old[:len(y) - start]) > 1e-4)[0]
+    differs = np.nonzero((np.abs(y[start:] - expected_old[:len(y) - start]) > 1e-4) & r.heard()[start:])[0]
     delay_s = r.time_of(start + int(differs[0])) - called
     assert 0.0 <= delay_s < 0.1
-    assert max_step(y) < 0.05  # crossfaded: a 400 Hz sine at 0.4 moves at most 0.021 per sample
+    assert r.max_step() < 0.05  # crossfaded: a 400 Hz sine at 0.4 moves at most 0.021 per sample
 
 
 def test_status_reports_device_latency_position_and_callback_time(jack, bridge):
@@ -182,8 +179,8 @@ def test_small_and_large_blocks_stream_the_same_audio(jack, block_size):
         time.sleep(0.2)
         rec = record(b, 0.6, channels=1)
         assert b.status()["block_size"] == block_size
-    _, corr = align(rec.audio[:, 0], np.tile(x, 6))
-    assert corr >= 0.99
+    _, corr = align(rec.audio[:, 0], np.tile(x, 6), rec.heard())
+    assert corr >= 0.99, f"correlation {corr:.4f} ({len(rec.gaps)} cycles the recorder missed left out)"
 
 
 @pytest.mark.parametrize("effect", [None, "Gain"], ids=["empty-chain", "with-effect"])
@@ -207,8 +204,8 @@ def test_edits_rewrite_the_ring_only_without_effects_and_never_click(jack, bridg
             for k in range(20):
                 bridge.set_audio(high if k % 2 == 0 else low, RATE, changed=(0, RATE))
                 time.sleep(0.037)  # not a multiple of the block period: edits land anywhere in a block
-        return rec.result().audio[:, 0], bridge.status()["edit_rewinds"] - before
+        return rec.result(), bridge.status()["edit_rewinds"] - before
 
-    y, rewinds = without_underruns(bridge, scenario)
+    r, rewinds = without_underruns(bridge, scenario)
     assert (rewinds >= 10) if effect is None else (rewinds == 0), rewinds
-    assert max_step(y) < 0.05  # crossfaded: a 400 Hz sine at 0.4 moves at most 0.021 per sample
+    assert r.max_step() < 0.05  # crossfaded: a 400 Hz sine at 0.4 moves at most 0.021 per sample

@@ -19,14 +19,6 @@ pytestmark = [pytest.mark.skipif(not shutil.which("jackd"), reason="needs Debian
               pytest.mark.skipif(not Path(ZAMCOMPX2).exists(), reason="apt-get install zam-plugins")]
 
 
-def _align(recorded: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
-    """(lag, correlation) of `recorded` [N] inside `reference` [M >= N], by FFT cross-correlation."""
-    n = 1 << int(np.ceil(np.log2(len(reference) + len(recorded))))
-    c = np.fft.irfft(np.fft.rfft(reference, n) * np.conj(np.fft.rfft(recorded, n)), n)
-    lag = int(np.argmax(c[:len(reference) - len(recorded) + 1]))
-    return lag, float(np.corrcoef(reference[lag:lag + len(recorded)], recorded)[0, 1])
-
-
 def _scene(client: OscClient, name: str, length_s: float = 0.0) -> Path:
     """The same grid, voice, chain and gain on any server; renders it and returns the clip."""
     assert client.answer("/model/load", "tiny")[0] == "/done"
@@ -64,7 +56,7 @@ def _new_client_ports(before: set[str]) -> list[str]:
 def test_headless_render_equals_device_render_and_the_recording(tiny_library, tmp_path):
     """Each server is its own `distill serve` process: JUCE treats the first thread that loaded a
     plugin as its message thread, so two in-process servers' dispatchers cannot both load a VST3."""
-    from bridge.jack_tools import Recorder, _env
+    from bridge.jack_tools import Recorder, _env, align
     from serve_process import ServeProcess
     server = os.environ.get("JACK_DEFAULT_SERVER", "distill-test")
     clips = {}
@@ -85,7 +77,8 @@ def test_headless_render_equals_device_render_and_the_recording(tiny_library, tm
                 time.sleep(1.0)  # the layers are decoded and mixed in
                 with Recorder(_new_client_ports(before)[:1], 1.5) as rec:
                     pass
-                recorded = rec.result().audio[:, 0]
+                recording = rec.result()
+                recorded = recording.audio[:, 0]
             client.close()
     for f in (tiny_library / "models").glob("*.session.json"):
         f.unlink()  # the chain it saved must not reach the next test's server
@@ -95,7 +88,7 @@ def test_headless_render_equals_device_render_and_the_recording(tiny_library, tm
     assert np.corrcoef(headless, device_side)[0, 1] >= 0.99
     np.testing.assert_allclose(headless, device_side, atol=1e-6)  # in fact the same samples
     assert np.abs(recorded).max() > 1e-4
-    lag, corr = _align(recorded, looped[len(headless):])  # past the first loop: the compressor settled
+    lag, corr = align(recorded, looped[len(headless):], recording.heard())  # past the first loop: the compressor settled
     assert corr >= 0.99, f"recording vs render: correlation {corr:.4f} at lag {lag}"
     level = np.std(recorded) / np.std(looped[len(headless):][lag:lag + len(recorded)])
     assert 0.9 <= level <= 1.1, f"the render is {20 * np.log10(level):+.2f} dB off what played"  # gain, voices

@@ -68,7 +68,7 @@ def timetag_jitter_ms() -> dict:
             sock.close()
     finally:
         jack.stop()
-    landed = np.array([recorded_unix_s(recording, f) for f in onsets(recording.audio[:, 0])])
+    landed = np.array([recorded_unix_s(recording, f) for f in onsets(recording.audio[:, 0], heard=recording.heard())])
     stamps = np.array(stamps)
     if not landed.size:
         raise RuntimeError("no play was heard in the recording")
