@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from engine.errors import InputError
-from engine.prior.sampling import Sampling, filtered_probs, hold_calibrated_probs, sample
+from engine.prior.sampling import Sampling, choose
 
 
 class AnyPrior(Protocol):
@@ -188,12 +188,8 @@ class _State:
                 if forced is not None and forced[q, t] >= 0:
                     chosen = np.full(self.batch, forced[q, t], dtype=np.int64)
                 else:
-                    logits = runner.level_logits(base, q)
-                    if sampling.calibrated_holds and prev is not None and not untempered[q]:
-                        probs = hold_calibrated_probs(logits, temps[q], sampling.top_k, sampling.top_p, prev[:, q])
-                    else:
-                        probs = filtered_probs(logits, temps[q], sampling.top_k, sampling.top_p)
-                    chosen = sample(probs, rng)
+                    held = prev[:, q] if sampling.calibrated_holds and prev is not None and not untempered[q] else None
+                    chosen = choose(runner.level_logits(base, q), temps[q], sampling.top_k, sampling.top_p, held, rng)
                 out[:, q, t] = chosen
                 if q + 1 < q_levels:
                     base = runner.add_level(base, q, chosen)

@@ -76,22 +76,7 @@ def _check_temperature(name: str, value: float) -> None:
 
 def filtered_probs(logits: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
     """Temperature, then top-k, then top-p, renormalised. logits # [B, K] -> probs # [B, K] float64"""
-    z = logits.astype(np.float64) / temperature
-    k = logits.shape[-1]
-    if 0 < top_k < k:
-        kth = np.partition(z, k - top_k, axis=-1)[:, k - top_k][:, None]
-        z = np.where(z >= kth, z, -np.inf)
-    z = z - z.max(axis=-1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=-1, keepdims=True)
-    if top_p < 1.0:
-        sorted_p = -np.sort(-p, axis=-1)
-        before = np.cumsum(sorted_p, axis=-1) - sorted_p  # mass of likelier codes
-        n_keep = (before < top_p).sum(axis=-1, keepdims=True)  # >= 1: the likeliest code always stays
-        threshold = sorted_p[np.arange(len(sorted_p)), n_keep[:, 0] - 1][:, None]
-        p = np.where(p >= threshold, p, 0.0)  # ties at the threshold stay too
-        p /= p.sum(axis=-1, keepdims=True)
-    return p
+    return np.stack([_filtered_row(row.astype(np.float64), temperature, top_k, top_p) for row in logits])
 
 
 def hold_calibrated_probs(logits: np.ndarray, temperature: float, top_k: int, top_p: float,
@@ -100,28 +85,67 @@ def hold_calibrated_probs(logits: np.ndarray, temperature: float, top_k: int, to
     the change goes to the other codes, tempered and filtered (Focus counts the held code among
     its K; Diversity applies to the other codes). Rows whose Focus drops the held code are plain
     `filtered_probs`. logits # [B, K], held # [B] int -> probs # [B, K] float64"""
-    rows, k = np.arange(len(logits)), logits.shape[-1]
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    hold = np.exp(z[rows, held]) / np.exp(z).sum(axis=-1)  # [B] untempered
-    rank = (z > z[rows, held][:, None]).sum(axis=-1)  # codes likelier than the held one
-    kept = rank < top_k if 0 < top_k < k else np.ones(len(z), dtype=bool)
-    if top_k == 1 or k == 1:  # nothing else to change to
-        hold = np.ones_like(hold)
-        others = np.zeros_like(z)
-    else:
-        masked = z.copy()
-        masked[rows, held] = -np.inf
-        others = filtered_probs(masked, temperature, top_k - 1 if top_k > 0 else 0, top_p)
-    out = others * (1.0 - hold)[:, None]
-    out[rows, held] = hold
-    if kept.all():  # the usual case: no row needs the plain filter (a generation step's hot path)
-        return out
-    return np.where(kept[:, None], out, filtered_probs(logits, temperature, top_k, top_p))
+    return np.stack([_held_row(row, temperature, top_k, top_p, int(h)) for row, h in zip(logits, held)])
 
 
 def sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One draw per row. probs # [B, K] -> codes # [B] int64"""
-    cdf = np.cumsum(probs, axis=-1)
-    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
-    return np.minimum((cdf <= u).sum(axis=-1), probs.shape[-1] - 1).astype(np.int64)
+    return np.array([_draw(row, rng) for row in probs], dtype=np.int64)
+
+
+def choose(logits: np.ndarray, temperature: float, top_k: int, top_p: float, held: np.ndarray | None,
+           rng: np.random.Generator) -> np.ndarray:
+    """The generation step: one code per row, `hold_calibrated_probs` where a previous code is `held`
+    (else `filtered_probs`), drawn as `sample` draws (the same random stream, the same codes).
+    logits # [B, K], held # [B] or None -> codes # [B] int64"""
+    out = np.empty(len(logits), dtype=np.int64)
+    for b, row in enumerate(logits):
+        probs = (_filtered_row(row.astype(np.float64), temperature, top_k, top_p) if held is None
+                 else _held_row(row, temperature, top_k, top_p, int(held[b])))
+        out[b] = _draw(probs, rng)
+    return out
+
+
+# One row at a time: a generation step samples one row (one code of one level) of K values, where
+# numpy's cost is the number of calls, not their size; these kernels are the fewest calls found
+# (2-4x fewer than the batched form they replaced, the same float operations: the same codes).
+
+def _filtered_row(z: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
+    """z # [K] float64 logits -> probs # [K] float64"""
+    z = z / temperature
+    k = len(z)
+    if 0 < top_k < k:
+        kth = np.partition(z, k - top_k)[k - top_k]
+        z = np.where(z >= kth, z, -np.inf)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if top_p < 1.0:
+        sorted_p = np.sort(p)[::-1]
+        before = np.cumsum(sorted_p) - sorted_p  # mass of likelier codes
+        n_keep = int(np.count_nonzero(before < top_p))  # >= 1: the likeliest code always stays
+        p[p < sorted_p[n_keep - 1]] = 0.0  # ties at the threshold stay too
+        p /= p.sum()
+    return p
+
+
+def _held_row(logits: np.ndarray, temperature: float, top_k: int, top_p: float, held: int) -> np.ndarray:
+    """logits # [K] -> probs # [K] float64 that hold code `held` with its untempered probability."""
+    z = logits.astype(np.float64)
+    k = len(z)
+    z -= z.max()
+    if 0 < top_k < k and np.count_nonzero(z > z[held]) >= top_k:  # Focus drops the held code: it wins
+        return _filtered_row(logits.astype(np.float64), temperature, top_k, top_p)
+    if top_k == 1 or k == 1:  # nothing else to change to
+        return np.eye(k)[held]
+    hold = np.exp(z[held]) / np.exp(z).sum()  # untempered
+    z[held] = -np.inf
+    out = _filtered_row(z, temperature, top_k - 1 if top_k > 0 else 0, top_p)
+    out *= 1.0 - hold
+    out[held] = hold
+    return out
+
+
+def _draw(probs: np.ndarray, rng: np.random.Generator) -> int:
+    """probs # [K] -> a code, by the inverse CDF of one uniform draw."""
+    cdf = np.cumsum(probs)
+    return min(int(np.count_nonzero(cdf <= rng.random() * cdf[-1])), len(cdf) - 1)

@@ -53,3 +53,24 @@ def test_run_lengths_follow_the_model_at_any_temperature():
 
     assert 8 < mean_run(True) < 12.5
     assert mean_run(False) > 50
+
+
+def test_the_generation_step_draws_what_the_batched_functions_draw():
+    """`choose` (a row at a time, the generation loop's hot path) gives the codes `sample` gives from
+    `hold_calibrated_probs` / `filtered_probs` on the same random stream, across the settings' edges."""
+    from engine.prior.sampling import choose
+    g = np.random.default_rng(3)
+    for trial in range(600):
+        batch, k = int(g.choice([1, 4])), int(g.choice([1, 2, 8, 32]))
+        logits = (g.standard_normal((batch, k)) * g.uniform(0.3, 8)).astype(np.float32)
+        if trial % 5 == 0:
+            logits[:, :k // 2] = logits[:, :1]  # ties at the top-k and top-p thresholds
+        temperature, top_k = float(g.choice([0.3, 1.0, 1.7])), int(g.choice([0, 1, 2, 5, 40]))
+        top_p = float(g.choice([1.0, 0.95, 0.5]))
+        held = g.integers(k, size=batch) if trial % 4 else None
+        probs = (filtered_probs(logits, temperature, top_k, top_p) if held is None
+                 else hold_calibrated_probs(logits, temperature, top_k, top_p, held))
+        np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-12)
+        want = sample(probs, np.random.default_rng(trial))
+        got = choose(logits, temperature, top_k, top_p, held, np.random.default_rng(trial))
+        np.testing.assert_array_equal(got, want)
