@@ -23,6 +23,7 @@ from engine.errors import InputError
 STEP_FILE = "prior_step.onnx"
 DEPTH_FILE = "prior_depth.onnx"
 PRIOR_COMPONENT = "prior"
+ROPE_TABLE_FRAMES = 4096  # rotary tables kept for the first ~87 s of positions: one slice per step
 
 
 class LivePriorError(InputError):
@@ -50,11 +51,13 @@ class LivePrior:
         self.heads, self.dim = int(spec["heads"]), int(spec["dim"])
         self.head_dim = self.dim // self.heads
         self.bos = self.levels * self.codebook_size
-        self.depth_table = np.ascontiguousarray(depth_table, dtype=np.float32)  # [Q * K, D]
+        table = np.ascontiguousarray(depth_table, dtype=np.float32)  # [Q * K, D]
+        self.depth_tables = [table[q * self.codebook_size:(q + 1) * self.codebook_size] for q in range(self.levels)]
         self.step_session = session_for(step_graph, threads)
         self.depth_session = session_for(depth_graph, threads)
         self._levels = [np.array([q], dtype=np.int64) for q in range(self.levels)]
         self._inv_freq = 1.0 / (10_000.0 ** (np.arange(0, self.head_dim, 2, dtype=np.float64) / self.head_dim))
+        self._rope_table = self.rope(np.arange(ROPE_TABLE_FRAMES))  # positions of the first minute
 
     @classmethod
     def from_graphs(cls, graphs: dict[str, bytes], tensors: dict[str, np.ndarray]) -> "LivePrior":
@@ -97,13 +100,19 @@ class LivePrior:
         angles = positions.astype(np.float64)[:, None] * self._inv_freq[None, :]
         return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
 
+    def rope_rows(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """`rope` of positions start..start+count-1, from the table where it reaches (the same values)."""
+        if start + count <= ROPE_TABLE_FRAMES:
+            return self._rope_table[0][start:start + count], self._rope_table[1][start:start + count]
+        return self.rope(np.arange(start, start + count))
+
     def level_logits(self, base: np.ndarray, level: int) -> np.ndarray:
         """base # [B, D] -> logits # [B, K] float32"""
         return self.depth_session.run(None, {"base": base, "level": self._levels[level]})[0]
 
     def add_level(self, base: np.ndarray, level: int, codes: np.ndarray) -> np.ndarray:
         """base # [B, D] plus the depth embedding of the chosen codes # [B] at `level`."""
-        return base + self.depth_table[np.asarray(codes, dtype=np.int64) + level * self.codebook_size]
+        return base + self.depth_tables[level][codes]
 
 
 def spec_from_tensors(tensors: dict[str, np.ndarray]) -> dict:
@@ -133,28 +142,32 @@ class OnnxPriorRunner:
         window, s = self.prior.context_frames, inputs.shape[1]
         if s > 1 and self.pos > 0 or s > window:
             raise ValueError("several frames at once only into an empty cache, at most the window")
-        positions = np.arange(self.pos, self.pos + s)
-        cos, sin = self.prior.rope(positions)
+        cos, sin = self.prior.rope_rows(self.pos, s)
         # A step at position p attends to positions (p - window, p]: the slot p overwrites drops out.
         valid = (self.slot_pos >= 0) & (self.slot_pos > self.pos + s - 1 - window)
         hidden, new_k, new_v = self.prior.step_session.run(None, {
-            "inputs": np.ascontiguousarray(inputs, dtype=np.int64), "cos": cos, "sin": sin,
-            "past_k": self.k, "past_v": self.v, "past_valid": valid})
-        slots = positions % window
-        self.k[:, :, :, slots] = new_k
-        self.v[:, :, :, slots] = new_v
-        self.slot_pos[slots] = positions
+            "inputs": inputs, "cos": cos, "sin": sin, "past_k": self.k, "past_v": self.v, "past_valid": valid})
+        if s == 1:  # a generation step: one slot, plain indexing
+            slot = self.pos % window
+            self.k[:, :, :, slot] = new_k[:, :, :, 0]
+            self.v[:, :, :, slot] = new_v[:, :, :, 0]
+            self.slot_pos[slot] = self.pos
+        else:
+            positions = np.arange(self.pos, self.pos + s)
+            self.k[:, :, :, positions % window] = new_k
+            self.v[:, :, :, positions % window] = new_v
+            self.slot_pos[positions % window] = positions
         self.pos += s
         return hidden
 
     def prefill(self, inputs: np.ndarray) -> np.ndarray:
         """Reads context frames # [B, S, Q] into the empty cache; -> hidden of the last # [B, D]"""
-        self.hidden = self._run(inputs)[:, -1]
+        self.hidden = self._run(np.ascontiguousarray(inputs, dtype=np.int64))[:, -1]
         return self.hidden
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Feeds one chosen frame # [B, Q]; -> the new hidden state # [B, D]"""
-        self.hidden = self._run(np.asarray(frame)[:, None, :])[:, 0]
+        self.hidden = self._run(np.ascontiguousarray(frame, dtype=np.int64)[:, None, :])[:, 0]
         return self.hidden
 
     def fork(self, batch: int) -> None:

@@ -84,6 +84,31 @@ def test_step_graph_axes_are_dynamic(pair, batch: int, frames: int, past: int) -
         np.testing.assert_allclose(g, e.numpy(), atol=1e-5)
 
 
+def test_step_graph_keys_and_values_are_the_torch_priors(pair) -> None:
+    """The graph folds RoPE's lane swap into its input weights; what it stores in the cache is still
+    each layer's keys rotated as `engine.prior.network` rotates them, and its values."""
+    prior, live = pair
+    spec, net = prior.spec, prior.net
+    inputs = np.random.default_rng(7).integers(0, K, (2, 3, Q)).astype(np.int64)
+    cos, sin = live.rope(np.arange(4, 7))
+    empty = np.zeros((spec.layers, 2, spec.heads, 0, spec.dim // spec.heads), np.float32)
+    _, new_k, new_v = live.step_session.run(None, {"inputs": inputs, "cos": cos, "sin": sin, "past_k": empty,
+                                                   "past_v": empty, "past_valid": np.zeros(0, bool)})
+    with torch.no_grad():
+        x = net.embed_inputs(torch.from_numpy(inputs))
+        _, k, v = net.blocks[0]._qkv(x, torch.from_numpy(cos), torch.from_numpy(sin))
+    np.testing.assert_allclose(new_k[0], k.numpy(), atol=1e-5)
+    np.testing.assert_allclose(new_v[0], v.numpy(), atol=1e-5)
+
+
+def test_rotary_rows_past_the_table_are_computed_alike(pair) -> None:
+    from engine.live.prior import ROPE_TABLE_FRAMES
+    _, live = pair
+    for start in (0, 37, ROPE_TABLE_FRAMES - 3):  # inside the table, and across its end
+        got, want = live.rope_rows(start, 6), live.rope(np.arange(start, start + 6))
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
 @pytest.mark.parametrize("sampling", [Sampling(), Sampling(temperature=1.3, top_k=3, top_p=1.0),
                                       Sampling(temperature=0.6, top_p=0.7)], ids=["default", "top-k", "top-p"])
 def test_same_seed_same_codes_as_torch(pair, sampling: Sampling) -> None:
