@@ -8,6 +8,7 @@
   `DISTILL_SOAK_BLOCK=128` soaks at 128-frame blocks (the JACK server's period must match: the
   bench starts one at that period under its own name when it has to).
 - callback_p99_share: p99 of the callback's duration over that soak, as a share of the block period.
+  Both carry `steal_share`: the CPU time the hypervisor gave to others meanwhile (`machine.CpuSteal`).
 - edit_to_ear_bridge_ms: from the `set_audio` call (in-process) to the JACK cycle that carries
   the first changed sample, read from a second JACK client's recording; median, with p95 and max.
   (`edit_to_ear_ms`, from the OSC datagram into a real `distill serve`, is in ear.py.)
@@ -29,6 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from tools.benchmarks.machine import CpuSteal
 
 SOAK_S = float(os.environ.get("DISTILL_SOAK_S", "30"))
 SOAK_TRAIN = os.environ.get("DISTILL_SOAK_TRAIN", "") not in ("", "0")
@@ -148,7 +151,7 @@ def _soak() -> dict:
         time.sleep(0.5)
         before = b.status()
         b.host.reset_callback_timer()
-        with _Recorders(b.jack_ports[:2]) as recorders:  # a client connects and leaves every 20 s
+        with CpuSteal() as steal, _Recorders(b.jack_ports[:2]) as recorders:  # a client connects and leaves every 20 s
             edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
         status = b.status()
     return {  # start-up included (the figure): the stream opened with play()
@@ -159,9 +162,10 @@ def _soak() -> dict:
                            "training_runs": training.runs if SOAK_TRAIN else 0,
                            "port_connections": recorders.count, "recorded_peak": recorders.peak, "device_process": SOAK_PROCESS,
                            "lead_blocks": round(status["lead_s"] * RATE / SOAK_BLOCK),
-                           "load_1min": os.getloadavg()[0]},
+                           "load_1min": os.getloadavg()[0], "steal_share": steal.share},
         "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",
-                               "block_period_ms": SOAK_BLOCK / RATE * 1000, "training_alongside": SOAK_TRAIN},
+                               "block_period_ms": SOAK_BLOCK / RATE * 1000, "training_alongside": SOAK_TRAIN,
+                               "steal_share": steal.share},
     }
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.benchmarks.machine import CpuSteal
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("DISTILL_JACK_SERVER", "distill-test")
 RATE = 48000
@@ -91,7 +93,7 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
         frame_rate = frames / 1.0
         rng = np.random.default_rng(5)
         sent, sent_perf, rewound, latency_ms = [], [], [], float(st["latency_ms"])
-        with Recorder(new[:1], trials * 2.6 + 1.5) as rec:  # 2.4 s a trial plus waits for the playhead
+        with CpuSteal() as steal, Recorder(new[:1], trials * 2.6 + 1.5) as rec:  # 2.4 s a trial plus waits for the playhead
             time.sleep(1.2)
             for _ in range(trials):
                 p = int(_status(client)["position_s"] * frame_rate)
@@ -142,7 +144,8 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
             "to": "first changed sample in a JACK recording", "host_buffer_ms": host_ms,
             "recorder_gaps": len(recording.gaps),  # cycles the recorder missed: silence there, not counted as changes
             "serve_latency_ms": latency_ms, "underruns": status["underruns"],
-            "host_underflows": status["host_underflows"], "load_1min": load}
+            "host_underflows": status["host_underflows"], "load_1min": load,
+            "steal_share": steal.share}  # CPU time the hypervisor gave to others meanwhile
 
 
 def edit_to_splice_ms(edits: int = 150, gap_s: float = 0.06) -> dict:
