@@ -57,7 +57,7 @@ class LivePrior:
         self.depth_session = session_for(depth_graph, threads)
         self._levels = [np.array([q], dtype=np.int64) for q in range(self.levels)]
         self._inv_freq = 1.0 / (10_000.0 ** (np.arange(0, self.head_dim, 2, dtype=np.float64) / self.head_dim))
-        self._rope_table = self.rope(np.arange(ROPE_TABLE_FRAMES))  # positions of the first minute
+        self._rope_table = self.rope(np.arange(ROPE_TABLE_FRAMES))  # [ROPE_TABLE_FRAMES, hd/2] each
 
     @classmethod
     def from_graphs(cls, graphs: dict[str, bytes], tensors: dict[str, np.ndarray]) -> "LivePrior":
@@ -154,9 +154,10 @@ class OnnxPriorRunner:
             self.slot_pos[slot] = self.pos
         else:
             positions = np.arange(self.pos, self.pos + s)
-            self.k[:, :, :, positions % window] = new_k
-            self.v[:, :, :, positions % window] = new_v
-            self.slot_pos[positions % window] = positions
+            slots = positions % window
+            self.k[:, :, :, slots] = new_k
+            self.v[:, :, :, slots] = new_v
+            self.slot_pos[slots] = positions
         self.pos += s
         return hidden
 
