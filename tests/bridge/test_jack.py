@@ -27,20 +27,24 @@ def record(bridge, seconds: float, channels: int = 2):
     return rec.result()
 
 
-def without_underruns(bridge, scenario, attempts: int = 3):
+def without_underruns(bridge, scenario, good=None, attempts: int = 5):
     """Runs scenario() until no underrun and no host underflow happened during it: on a loaded
     shared machine a starved block (counted, and measured by the soak figure), or a cycle JACK
-    found us late for (the VM's steal time; PortAudio's output_underflow), would otherwise read as
-    a click or as other audio. A wrong sound with every block delivered fails at once."""
+    found us late for (the VM's steal time; PortAudio's output_underflow, raised in every client
+    for any xrun of the server), would otherwise read as a click or as other audio. A reading that
+    `good(result)` accepts is kept even if the server counted a late cycle meanwhile (the late
+    cycle fell where it did no harm); a wrong sound with every block delivered fails at once in
+    the caller's asserts."""
     def missed() -> int:
         status = bridge.status()
         return status["underruns"] + status["host_underflows"]
 
-    for _ in range(attempts):
+    for attempt in range(attempts):
         before = missed()
         result = scenario()
-        if missed() == before:
+        if missed() == before or (good is not None and good(result)):
             return result
+        time.sleep(0.3 * (attempt + 1))  # steal comes in bursts: let one pass before reading again
     pytest.fail(f"underruns or host underflows in each of {attempts} attempts: the machine is too loaded to judge")
 
 
@@ -183,9 +187,11 @@ def test_small_and_large_blocks_stream_the_same_audio(jack, block_size):
         b.set_audio(x, RATE)
         b.play()
         time.sleep(0.2)
-        rec = without_underruns(b, lambda: record(b, 0.6, channels=1))  # 64 frames: 1.3 ms a block
+        correlation = lambda r: align(r.audio[:, 0], np.tile(x, 6), r.heard())[1]  # noqa: E731
+        rec = without_underruns(b, lambda: record(b, 0.6, channels=1),  # 64 frames: 1.3 ms a block
+                                good=lambda r: correlation(r) >= 0.99)
         assert b.status()["block_size"] == block_size
-    _, corr = align(rec.audio[:, 0], np.tile(x, 6), rec.heard())
+    corr = correlation(rec)
     assert corr >= 0.99, f"correlation {corr:.4f} ({len(rec.gaps)} cycles the recorder missed left out)"
 
 
