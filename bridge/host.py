@@ -247,6 +247,10 @@ class PlayerHost:
             "underruns": int(p.underruns),  # blocks missed while audio was expected
             "idle_underruns": int(p.idle_underruns),  # empty ring during silence: not heard
             "host_underflows": int(p.host_underflows),  # the host's own xrun flag
+            # the first underruns: [unix s, ms since the producer's last block, ms since the
+            # previous callback, host underflows by then]; and the producer's longest pass
+            "underrun_log": p.underrun_log[:min(p.underruns, len(p.underrun_log))].round(4).tolist(),
+            "producer_max_gap_ms": round(p.producer_max_gap_s * 1e3, 3),
             "stream_open": self._stream is not None,
             "output_latency_s": self.latency_s if self._stream is not None else None,
             "lead_frames": int(p.lead_frames),

@@ -29,6 +29,8 @@ from bridge.scene import Scene, Voice, as_mono, mix_scene
 from bridge.schedule import AtTime, FrameClock, TimedCommands
 from engine.errors import InputError
 
+UNDERRUN_LOG = 32  # underruns whose circumstances are kept (Player.underrun_log)
+
 class Player:
     """Voices + transport + effects into a ring of stereo blocks at `config.sample_rate`."""
 
@@ -48,6 +50,12 @@ class Player:
         # stop) is counted apart, so `underruns` is what a listener could hear.
         self.underruns = 0
         self.idle_underruns = 0
+        # The first UNDERRUN_LOG underruns, for a soak's diagnosis: [unix s, ms since the producer
+        # last wrote a block, ms since the previous callback, host underflows so far] each
+        self.underrun_log = np.zeros((UNDERRUN_LOG, 4))
+        self._last_write_s = 0.0  # perf_counter of the producer's newest block
+        self._last_callback_s = 0.0
+        self.producer_max_gap_s = 0.0  # longest wait between two producer passes (scheduling)
         self.align_slips = 0  # Link bar lines where the loop was off and was moved (crossfaded)
         self.last_align_off_frames = 0  # how far off it was at the last bar line checked
         self._expect_audio = False  # assigned by the producer: the state of the newest block
@@ -207,9 +215,13 @@ class Player:
         if not self.ring.read_into(outdata):
             # An empty ring means the producer is behind: its newest block is the one due now.
             if self._expect_audio:
+                if self.underruns < UNDERRUN_LOG:
+                    self.underrun_log[self.underruns] = (time.time(), (started - self._last_write_s) * 1e3,
+                                                         (started - self._last_callback_s) * 1e3, self.host_underflows)
                 self.underruns += 1
             else:
                 self.idle_underruns += 1
+        self._last_callback_s = started
         self._waker.wake()
         self.timer.record(started)
 
@@ -272,9 +284,13 @@ class Player:
         period_s = self.config.block_size / self.config.sample_rate
         self.realtime = raise_thread_priority(PRODUCER_RT_PRIORITY)
         try:
+            last = time.perf_counter()
             while not self._closing:
                 self._produce_until_lead()
                 self._waker.wait(period_s / 2)
+                now = time.perf_counter()
+                self.producer_max_gap_s = max(self.producer_max_gap_s, now - last)
+                last = now
         except Exception as e:  # a broken plugin must not take the process down: say so in status()
             self.producer_error = f"{type(e).__name__}: {e}"
 
@@ -285,6 +301,7 @@ class Player:
             for frames, due in self.timed.segments(self.ring.written, block, self.clock.frame_at):  # cut where timed commands fall
                 self._commands.extend(due)
                 self.ring.write(self._render_block(frames))
+                self._last_write_s = time.perf_counter()
 
     def _rewind(self) -> None:
         """An edit waiting with an empty effects chain rewrites the blocks already in the ring, so

@@ -231,3 +231,20 @@ def test_a_looped_render_has_the_live_streams_seams():
     p.play()
     y = p.pull(BLOCK * (3 * len(x) // BLOCK + 1))[:, 0][:3 * len(x)]
     np.testing.assert_allclose(y[1:-500], rendered[1:-500], atol=1e-6)  # the render's end fades out
+
+
+def test_an_underrun_while_playing_is_logged_with_its_circumstances():
+    from types import SimpleNamespace
+    p = playing(make_signal(0.5))
+    p.pull(BLOCK * 4)  # the producer has run: audio is expected
+    flags = SimpleNamespace(output_underflow=False)
+    out = np.zeros((BLOCK, 2), np.float32)
+    p._produce_until_lead()
+    for _ in range(p.config.lead_blocks):  # the lead is played out and nothing refills it
+        p.callback(out, BLOCK, None, flags)
+    assert p.underruns == 0
+    p.callback(out, BLOCK, None, SimpleNamespace(output_underflow=True))
+    assert p.underruns == 1 and p.host_underflows == 1 and not out.any()
+    unix_s, since_block_ms, since_callback_ms, host_underflows = p.underrun_log[0]
+    assert unix_s > 1.6e9 and since_block_ms >= since_callback_ms >= 0.0 and host_underflows == 1
+    assert not p.underrun_log[1].any()

@@ -116,6 +116,7 @@ class _Recorders:
 
     def __init__(self, ports: list[str], every_s: float = 20.0) -> None:
         self.ports, self.every_s, self.count, self.peak = ports, every_s, 0, 0.0
+        self.started_unix_s: list[float] = []  # when each recorder began connecting
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -126,6 +127,7 @@ class _Recorders:
     def _loop(self) -> None:
         from bridge.jack_tools import Recorder
         while not self._stop.wait(self.every_s):
+            self.started_unix_s.append(time.time())
             with Recorder(self.ports, 1.0) as rec:
                 pass
             self.count += 1
@@ -153,7 +155,12 @@ def _soak() -> dict:
         b.host.reset_callback_timer()
         with CpuSteal() as steal, _Recorders(b.jack_ports[:2]) as recorders:  # a client connects and leaves every 20 s
             edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
-        status = b.status()
+        status, state = b.status(), b.host.state()
+    # each underrun next to the recorder connection nearest before it (s after it started)
+    underrun_log = [{"unix_s": row[0], "since_producer_block_ms": row[1], "since_last_callback_ms": row[2],
+                     "host_underflows_by_then": int(row[3]),
+                     "after_recorder_s": min((row[0] - t for t in recorders.started_unix_s if t <= row[0]), default=None)}
+                    for row in state["underrun_log"]]
     return {  # start-up included (the figure): the stream opened with play()
         "soak_underruns": {"value": status["underruns"], "unit": "underruns", "seconds": SOAK_S, "edits": edits,
                            "after_startup": status["underruns"] - before["underruns"],
@@ -162,6 +169,7 @@ def _soak() -> dict:
                            "training_runs": training.runs if SOAK_TRAIN else 0,
                            "port_connections": recorders.count, "recorded_peak": recorders.peak, "device_process": SOAK_PROCESS,
                            "lead_blocks": round(status["lead_s"] * RATE / SOAK_BLOCK),
+                           "underrun_log": underrun_log, "producer_max_gap_ms": state["producer_max_gap_ms"],
                            "load_1min": os.getloadavg()[0], "steal_share": steal.share},
         "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",
                                "block_period_ms": SOAK_BLOCK / RATE * 1000, "training_alongside": SOAK_TRAIN,
