@@ -280,8 +280,10 @@ class PlayerHost:
                 "jack_ports": [], "message": message}
 
     def reset_callback_timer(self) -> None:
-        """Starts the callback-duration figure afresh (tools/bench: after start-up)."""
+        """Starts the callback-duration and producer-gap figures afresh (tools/bench: after start-up,
+        whose imports and first decodes would otherwise stand in the producer's longest gap)."""
         self.player.timer.count = 0
+        self.player.producer_max_gap_s = 0.0
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
         """Stops the stream and the producer, each within `timeout_s`. False when one did not stop:

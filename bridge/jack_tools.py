@@ -34,6 +34,10 @@ ENV = {"JACK_NO_START_SERVER": "1"}
 # in this long is stuck on a busy or dying server, and the test should fail rather than hang.
 JACK_TOOL_TIMEOUT_S = 20.0
 RECORDER_START_TIMEOUT_S = 60.0
+# After its recording is saved, the recorder closes its JACK client; on a server that zombified the
+# client (a late cycle on a loaded machine), jack_deactivate can block for good. The saved recording
+# is complete either way, so the process gets this long to exit and is then killed.
+RECORDER_EXIT_GRACE_S = 3.0
 
 
 def _env(name: str) -> dict:
@@ -174,8 +178,16 @@ class Recorder:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.wait(timeout=self.seconds + 30)
+        if self.process is None or self.process.poll() is not None:
+            return
+        deadline = time.monotonic() + self.seconds + 30  # its own deadline is seconds + 10
+        while not self.path.exists() and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            self.process.wait(timeout=RECORDER_EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:  # saved (or stuck before saving: result() says so)
+            self.process.kill()
+            self.process.wait()
 
     def result(self) -> Recording:
         self.__exit__()
@@ -260,11 +272,14 @@ def _record(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.seconds + 10
     while state["frames"] < total and time.monotonic() < deadline:
         time.sleep(0.25)  # rare wake-ups: this thread holding the GIL while starved would stall the callback
-    client.deactivate()
-    client.close()
+    state["armed"] = False
     n = min(state["frames"], total)
-    np.savez(args.out, audio=audio[:n], sample_rate=rate, cycle_frame=cycle_frame[:state["cycles"]],
+    partial = Path(args.out).with_suffix(".part.npz")  # the parent waits for args.out: written whole, then renamed
+    np.savez(partial, audio=audio[:n], sample_rate=rate, cycle_frame=cycle_frame[:state["cycles"]],
              cycle_time_s=cycle_time[:state["cycles"]], gaps=gaps[:state["gaps"]])
+    os.replace(partial, args.out)
+    client.deactivate()  # after saving: this can block on a server that zombified the client
+    client.close()
     return 0
 
 

@@ -8,7 +8,7 @@ import pytest
 from bridge.bridge import Bridge
 from bridge.effects import EffectsChain
 from bridge.jack_tools import Recorder, align
-from bridge_helpers import RATE, make_signal
+from bridge_helpers import RATE, make_signal, without_underruns
 from engine.errors import InputError
 
 ZAMCOMPX2 = "/usr/lib/vst3/ZamCompX2.vst3"
@@ -25,27 +25,6 @@ def record(bridge, seconds: float, channels: int = 2):
     with Recorder(bridge.jack_ports[:channels], seconds) as rec:
         pass
     return rec.result()
-
-
-def without_underruns(bridge, scenario, good=None, attempts: int = 5):
-    """Runs scenario() until no underrun and no host underflow happened during it: on a loaded
-    shared machine a starved block (counted, and measured by the soak figure), or a cycle JACK
-    found us late for (the VM's steal time; PortAudio's output_underflow, raised in every client
-    for any xrun of the server), would otherwise read as a click or as other audio. A reading that
-    `good(result)` accepts is kept even if the server counted a late cycle meanwhile (the late
-    cycle fell where it did no harm); a wrong sound with every block delivered fails at once in
-    the caller's asserts."""
-    def missed() -> int:
-        status = bridge.status()
-        return status["underruns"] + status["host_underflows"]
-
-    for attempt in range(attempts):
-        before = missed()
-        result = scenario()
-        if missed() == before or (good is not None and good(result)):
-            return result
-        time.sleep(0.3 * (attempt + 1))  # steal comes in bursts: let one pass before reading again
-    pytest.fail(f"underruns or host underflows in each of {attempts} attempts: the machine is too loaded to judge")
 
 
 @pytest.mark.skipif(not Path(ZAMCOMPX2).exists(), reason="apt-get install zam-plugins")
