@@ -41,6 +41,9 @@ class AudioConfig:
 @dataclass(frozen=True)
 class CodecConfig:
     hidden_channels: int = 128  # ~0.7 M parameters: a small-data codec is a CPU job
+    # The decoder's width (0: hidden_channels). Decoding is far faster than real time, so the decoder
+    # can be wider than the encoder without the live path or the code rate changing.
+    decoder_channels: int = 0
     latent_dim: int = 64
     time_stride: int = 2  # encoder downsamples frames by this; codes run at frame_rate / time_stride
     levels: int = 4  # RVQ levels (Q)
@@ -97,6 +100,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     spectral_weight: float = 0.5  # multi-resolution spectral term next to mel L1
     augment: bool = True
+    min_crops_per_epoch: int = 64  # so that an epoch of a tiny set is still several steps
     seed: int = 0
     # One thread: on the shared 2-core CPU (load ~8) 2 threads trained the dev-small-30 codec at
     # 35 s an epoch against 0.7 s with 1 (threads wait on each other); the prior found the same.
@@ -190,7 +194,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "audio.n_mels": (1, 512), "audio.f_min_hz": (0, 96_000), "audio.f_max_hz": (1, 96_000),
     "audio.ref_amplitude": (1e-9, 1e9), "audio.min_db": (-300, -1), "audio.min_duration_s": (0, 3600),
     "audio.chunk_frames": (1, 100_000), "audio.max_file_duration_s": (1, 86_400),
-    "codec.hidden_channels": (1, 4096), "codec.latent_dim": (1, 4096), "codec.time_stride": (1, 64),
+    "codec.hidden_channels": (1, 4096), "codec.decoder_channels": (0, 4096), "codec.latent_dim": (1, 4096), "codec.time_stride": (1, 64),
     "codec.levels": (1, 64), "codec.codebook_size": (2, 65_536), "codec.codebook_dim": (1, 4096),
     "codec.commitment_weight": (0, 1000), "codec.decay": (0, 1), "codec.kmeans_iters": (0, 10_000),
     "codec.threshold_ema_dead_code": (0, 1e9), "codec.quantize_dropout_share": (0, 1),
@@ -199,7 +203,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "prior.batch_size": (1, 65_536), "prior.learning_rate": (0, 10), "prior.eval_every_steps": (1, 1e9),
     "prior.patience_steps": (0, 1e9), "prior.max_steps": (0, 1e9), "prior.label_smoothing": (0, 1),
     "train.batch_size": (1, 65_536), "train.learning_rate": (0, 10), "train.max_epochs": (0, 1e9),
-    "train.max_minutes": (0, 1e7), "train.patience_epochs": (0, 1e9), "train.lr_decay_epochs": (0, 1e9),
+    "train.max_minutes": (0, 1e7), "train.min_crops_per_epoch": (1, 1e6), "train.patience_epochs": (0, 1e9), "train.lr_decay_epochs": (0, 1e9),
     "train.healthy_utilization": (0, 1), "train.val_share": (0, 0.9), "train.grad_clip": (0, 1e9),
     "train.spectral_weight": (0, 1000), "train.seed": (0, 2**32 - 1), "train.threads": (1, 1024),
     "train.checkpoint_every_s": (0, 1e9), "train.early_bundle_prior_steps": (0, 1e9),

@@ -58,15 +58,16 @@ class Codec(nn.Module):
             nn.Conv1d(h, cfg.latent_dim, 1),
         )
         self.quantizer = RVQ(cfg)
+        hd = cfg.decoder_channels or h
         self.decoder_codes = nn.Sequential(
-            nn.Conv1d(cfg.latent_dim, h, 3, padding=1),
-            *[ResBlock(h, d) for d in DECODER_CODE_DILATIONS],
+            nn.Conv1d(cfg.latent_dim, hd, 3, padding=1),
+            *[ResBlock(hd, d) for d in DECODER_CODE_DILATIONS],
         )
         self.decoder_mel = nn.Sequential(
-            nn.Conv1d(h, h, 3, padding=1),
-            *[ResBlock(h, d) for d in DECODER_MEL_DILATIONS],
+            nn.Conv1d(hd, hd, 3, padding=1),
+            *[ResBlock(hd, d) for d in DECODER_MEL_DILATIONS],
             nn.GELU(),
-            nn.Conv1d(h, audio.n_mels, 1),
+            nn.Conv1d(hd, audio.n_mels, 1),
         )
 
     @property

@@ -36,7 +36,6 @@ from engine.signal.augment import augment_mel
 
 WARMUP_EPOCHS = 3
 AUGMENT_PROBABILITY = 0.5
-MIN_CROPS_PER_EPOCH = 64  # so that an epoch of a tiny set is still several steps
 HEALTH_EVERY_EPOCHS = 5  # health of a row that cannot become the kept checkpoint: this often
 
 Progress = Callable[[dict], None]
@@ -226,7 +225,7 @@ def _train_epoch(codec, optimizer, train_set, config, epoch, warm, state, should
     """
     codec.train()
     rng = np.random.default_rng([config.train.seed, epoch])
-    crops = epoch_crops(train_set, _chunk_frames(config), rng, min_crops=MIN_CROPS_PER_EPOCH)
+    crops = epoch_crops(train_set, _chunk_frames(config), rng, min_crops=config.train.min_crops_per_epoch)
     if config.train.augment:
         crops = np.stack([augment_mel(c, rng) if rng.random() < AUGMENT_PROBABILITY else c for c in crops])
     batch = config.train.batch_size

@@ -54,6 +54,17 @@ def test_graph_has_dynamic_axes_and_matches_the_model_decode() -> None:
             np.testing.assert_allclose(got[b], expected, atol=1e-5)
 
 
+def test_a_decoder_wider_than_the_encoder_exports_and_reloads(tmp_path) -> None:
+    """`codec.decoder_channels` is model-defining: stored in the bundle, rebuilt from it, exported."""
+    from engine.codec.model import Model
+
+    bundle = export_bundle(tiny_bundle(TINY + ["codec.decoder_channels=48"]))
+    assert all(r["max_abs_diff"] <= 1e-4 for r in bundle.meta["onnx"]["parity"]), bundle.meta["onnx"]["parity"]
+    model = Model(load_bundle(save_bundle(tmp_path / "wide.distill", bundle)))
+    assert model.config.codec.decoder_channels == 48
+    assert model.codec.encoder[0].out_channels == 32 and model.codec.decoder_mel[0].out_channels == 48
+
+
 def test_parity_detects_a_different_model() -> None:
     """The self-test can fail: a graph from other weights is far off."""
     a, b = tiny_bundle(seed=0), tiny_bundle(seed=1)
