@@ -13,7 +13,7 @@ import pytest
 from bridge.bridge import Bridge
 from bridge.effects import EffectsChain
 from bridge.jack_tools import Recorder, align, edit_storm
-from bridge_helpers import RATE, make_signal
+from bridge_helpers import RATE, make_signal, without_underruns
 
 ZAMCOMPX2 = "/usr/lib/vst3/ZamCompX2.vst3"
 pytestmark = pytest.mark.skipif(not Path(ZAMCOMPX2).exists(), reason="apt-get install zam-plugins")
@@ -31,29 +31,31 @@ def soak(seconds: float, client: str):
         edits, last = edit_storm(b, audio, RATE, seconds, 50.0)
         after = b.status()
         time.sleep(0.1)
-        for _ in range(3):  # a block starved while recording (a loaded machine) would spoil the comparison
-            during = b.status()["underruns"]
+        chain = b.effects_to_dict()
+        offline = EffectsChain.from_dict(chain).process(np.tile(last, 4)[None], RATE, reset=True)[0]
+
+        def record():  # -> (recording, its correlation with the last edit through the chain offline)
             with Recorder(b.jack_ports[:1], 1.0) as rec:
                 pass
             recording = rec.result()
-            if b.status()["underruns"] == during:
-                break
-        chain = b.effects_to_dict()
+            return recording, align(recording.audio[:, 0], offline, recording.heard())[1]
+
+        # a block starved or a late server cycle while recording (a loaded machine) would spoil the
+        # comparison (CI: 0.983 once); such a reading is retried, a wrong sound without one fails
+        recording, corr = without_underruns(b, record, good=lambda r: r[1] >= 0.99)
     finally:
         b.close()
-    return edits, last, recording, after["underruns"] - before["underruns"], chain
+    return edits, corr, after["underruns"] - before["underruns"]
 
 
 def test_short_edit_storm_lands_every_edit(jack):
-    edits, last, rec, underruns, chain = soak(3.0, jack.client)
+    edits, corr, underruns = soak(3.0, jack.client)
     assert edits >= 120, f"{edits} edits in 3 s"  # 50 per second, give or take a loaded machine
-    offline = EffectsChain.from_dict(chain).process(np.tile(last, 4)[None], RATE, reset=True)
-    _, corr = align(rec.audio[:, 0], offline[0], rec.heard())
     assert corr >= 0.99, f"after {edits} edits ({underruns} underruns) correlation {corr:.4f}"
 
 
 @pytest.mark.slow
 def test_ten_minute_soak_has_no_underruns(jack):
-    edits, _, _, underruns, _ = soak(600.0, jack.client)
+    edits, _, underruns = soak(600.0, jack.client)
     assert edits >= 600 * 45
     assert underruns == 0
