@@ -1,4 +1,5 @@
-"""Helpers shared by the bridge tests (test audio; readings retried past a loaded machine; the alignment is bridge.jack_tools.align)."""
+"""Helpers shared by the bridge tests: test audio, and readings retried past a loaded machine (the
+alignment is bridge.jack_tools.align)."""
 from __future__ import annotations
 
 import time

@@ -19,7 +19,8 @@ ZAMCOMPX2 = "/usr/lib/vst3/ZamCompX2.vst3"
 pytestmark = pytest.mark.skipif(not Path(ZAMCOMPX2).exists(), reason="apt-get install zam-plugins")
 
 
-def soak(seconds: float, client: str):
+def soak(seconds: float, client: str, judge_recording: bool = True):
+    """-> (edits sent, the recording's correlation with the offline chain or None, underruns)."""
     b = Bridge("system", RATE, 256, strict_device=True, device_process=True, jack_client_name=f"{client}-soak")
     try:
         b.add_effect(ZAMCOMPX2, {"threshold_db": -20.0, "ratio": 4.0})
@@ -30,6 +31,8 @@ def soak(seconds: float, client: str):
         before = b.status()
         edits, last = edit_storm(b, audio, RATE, seconds, 50.0)
         after = b.status()
+        if not judge_recording:
+            return edits, None, after["underruns"] - before["underruns"]
         time.sleep(0.1)
         chain = b.effects_to_dict()
         offline = EffectsChain.from_dict(chain).process(np.tile(last, 4)[None], RATE, reset=True)[0]
@@ -56,6 +59,6 @@ def test_short_edit_storm_lands_every_edit(jack):
 
 @pytest.mark.slow
 def test_ten_minute_soak_has_no_underruns(jack):
-    edits, _, underruns = soak(600.0, jack.client)
+    edits, _, underruns = soak(600.0, jack.client, judge_recording=False)
     assert edits >= 600 * 45
     assert underruns == 0
