@@ -35,11 +35,16 @@ def test_recorded_stream_equals_the_offline_render_through_a_real_vst3(jack, bri
     bridge.set_audio(x, RATE)
     bridge.play()
     time.sleep(0.3)
-    rec = record(bridge, 1.5)
     offline = EffectsChain.from_dict(bridge.effects_to_dict()).process(np.tile(x, 8)[None], RATE, reset=True)
+
+    def scenario():  # -> (recording, [(lag, correlation)] per channel)
+        rec = record(bridge, 1.5)
+        return rec, [align(rec.audio[:, c], offline[c], rec.heard()) for c in range(rec.audio.shape[1])]
+
+    # a late server cycle while recording (CI: correlation 0.80 once) is retried; a wrong sound is not
+    rec, aligned = without_underruns(bridge, scenario, good=lambda r: all(corr >= 0.99 for _, corr in r[1]))
     assert rec.audio.shape[1] == 2 and np.abs(rec.audio).max() > 0.05
-    for channel in range(2):
-        lag, corr = align(rec.audio[:, channel], offline[channel], rec.heard())
+    for channel, (lag, corr) in enumerate(aligned):
         assert corr >= 0.99, f"channel {channel}: correlation {corr:.4f} at lag {lag}"
     assert bridge.status()["playing"]
 
