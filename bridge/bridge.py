@@ -34,7 +34,7 @@ class Bridge:
     """Real-time playback into an audio device, an effects chain, and clip rendering."""
 
     def __init__(self, device: str | int | None = None, sample_rate: int = 48000, block_size: int = 256,
-                 *, lead_blocks: int | None = None, clips_dir: str = "clips", play_audio: bool = True,
+                 *, lead_blocks: int | None = None, lead_ms: float | None = None, clips_dir: str = "clips", play_audio: bool = True,
                  strict_device: bool = False, plugin_folders: PluginFolders | None = None,
                  defer_stream: bool = False, device_process: bool = False,
                  jack_client_name: str | None = None) -> None:
@@ -44,8 +44,9 @@ class Bridge:
         `plugin_folders`: where VST3 plugins may load from (default: the platform's standard ones).
         `defer_stream=True` chooses and checks the device but opens the stream only at
         `open_stream()` (`distill serve`: once there is something to play). `device_process=True`
-        runs the device side in its own process; `jack_client_name` names its JACK client."""
-        self.config = PlayerConfig.for_device(sample_rate, block_size, lead_blocks)  # None: LEAD_MS ahead
+        runs the device side in its own process; `jack_client_name` names its JACK client.
+        `lead_blocks` or `lead_ms` (None: LEAD_MS): the audio kept ready ahead of the playhead."""
+        self.config = PlayerConfig.for_device(sample_rate, block_size, lead_blocks, lead_ms)
         self.plugin_folders = plugin_folders or PluginFolders.make()
         if play_audio and device_process:
             from bridge.device_process import DeviceProcess

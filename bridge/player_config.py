@@ -15,7 +15,9 @@ LEAD_MS = 15.0  # audio ready ahead of the playhead, in time: JACK's dummy drive
 #                 every 20 s: 2 blocks at 128 frames (5.3 ms) 8 underruns, 4 blocks (10.7 ms) 0;
 #                 2 blocks at 256 frames (10.7 ms) with `distill train` alongside, 1; 1 block, 18 in
 #                 90 s. Edits with an empty chain do not wait for it (Player._rewind); transport
-#                 commands and edits through effects do.
+#                 commands and edits through effects do. A machine whose CPUs stall for longer
+#                 (a VM: docs/bridge.md, "Stalls of the whole machine") raises it: serve --lead-ms.
+MAX_LEAD_MS = 500.0
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,15 @@ class PlayerConfig:
 
     @classmethod
     def for_device(cls, sample_rate: int = 48000, block_size: int = 256, lead_blocks: int | None = None,
-                   **settings) -> "PlayerConfig":
-        """The settings for a device at `block_size`: `lead_blocks` None keeps LEAD_MS of audio
-        ready (at least 2 blocks), and the ring holds at least twice the lead."""
+                   lead_ms: float | None = None, **settings) -> "PlayerConfig":
+        """The settings for a device at `block_size`: `lead_blocks` None keeps `lead_ms` (None:
+        LEAD_MS) of audio ready (at least 2 blocks), and the ring holds at least twice the lead."""
         block_size = int(block_size)
         if lead_blocks is None:
-            lead_blocks = max(2, math.ceil(LEAD_MS * int(sample_rate) / 1000 / max(block_size, 1)))
+            lead_ms = LEAD_MS if lead_ms is None else float(lead_ms)
+            if not 1.0 <= lead_ms <= MAX_LEAD_MS:
+                raise InputError(f"lead_ms {lead_ms:g}: expected 1-{MAX_LEAD_MS:g} ms")
+            lead_blocks = max(2, math.ceil(lead_ms * int(sample_rate) / 1000 / max(block_size, 1)))
         return cls(sample_rate=int(sample_rate), block_size=block_size, lead_blocks=int(lead_blocks),
                    ring_blocks=max(8, 2 * int(lead_blocks)), **settings)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.engine_audio import BridgeAudio
+from bridge.player_config import LEAD_MS
 from bridge.priority import DISPATCHER_RT_PRIORITY, raise_thread_priority
 from engine.errors import InputError
 from engine.server.app import add_arguments as add_server_arguments, options_from_args, run_server
@@ -31,6 +32,10 @@ def add_arguments(p) -> None:
                                                     "without it, no sound: OSC, editing and rendering only")
     p.add_argument("--sample-rate", type=int, default=48000, help="device sample rate (44100, 48000, 96000)")
     p.add_argument("--block-size", type=int, default=256, help="frames per audio callback (64..2048)")
+    p.add_argument("--lead-ms", type=float, default=None, metavar="MS",
+                   help=f"audio kept ready ahead of the playhead (default {LEAD_MS:g}; at least 2 blocks): "
+                        "raise it where the machine stalls (a VM); transport, MIDI and edits through "
+                        "effects wait for it, edits with an empty chain do not")
     p.add_argument("--midi-in", metavar="NAME", help="MIDI input port (name or a unique part of one; see "
                                                      "--midi-list): notes and CCs play through the session's mapping")
     p.add_argument("--midi-list", action="store_true", help="list the MIDI input ports and exit")
@@ -70,7 +75,8 @@ def run(args) -> int:
         from bridge.plugins import PluginFolders
         folders = PluginFolders.make(getattr(args, "plugins_dirs", ()))
         audio = open_bridge_audio(args.device, args.sample_rate, args.block_size, options.clips_dir, folders,
-                                  device_process=not getattr(args, "device_in_process", False))
+                                  device_process=not getattr(args, "device_in_process", False),
+                                  lead_ms=getattr(args, "lead_ms", None))
         if getattr(args, "link", False):
             try:
                 peers = audio.link(True, True)
@@ -112,19 +118,21 @@ def terminate_portaudio() -> None:
 
 
 def open_bridge_audio(device: str | None, sample_rate: int, block_size: int, clips_dir: Path,
-                      plugin_folders: Any = None, device_process: bool = True):
+                      plugin_folders: Any = None, device_process: bool = True, lead_ms: float | None = None):
     """The bridge on `device`; with no device (None, or one that cannot open) the bridge still
     hosts the effect chain and renders through it, and transport says how to get sound. Without
     the bridge at all (PortAudio missing), `OfflineAudio`. `plugin_folders`: a
     `bridge.plugins.PluginFolders` (None: the standard VST3 folders only). `device_process`: the
-    device side (producer, callback, live effects) runs in a process of its own (bridge/host.py)."""
+    device side (producer, callback, live effects) runs in a process of its own (bridge/host.py).
+    `lead_ms`: the audio kept ready ahead of the playhead (None: LEAD_MS; PlayerConfig.for_device)."""
     try:
         from bridge.bridge import Bridge
         device_arg: Any = int(device) if device and device.isdigit() else device
         # The stream opens once there is something to play (BridgeAudio._set_main), not while the
         # model loads: a device asking for blocks during the load was what underran at start-up.
         bridge = Bridge(device_arg, sample_rate, block_size, clips_dir=str(clips_dir), play_audio=device is not None,
-                        plugin_folders=plugin_folders, defer_stream=True, device_process=device_process)
+                        plugin_folders=plugin_folders, defer_stream=True, device_process=device_process,
+                        lead_ms=lead_ms)
     except (ImportError, OSError, InputError) as e:
         print(f"distill serve: the bridge is unavailable ({e}); serving OSC and rendering only",
               file=sys.stderr)

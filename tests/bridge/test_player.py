@@ -248,3 +248,14 @@ def test_an_underrun_while_playing_is_logged_with_its_circumstances():
     unix_s, since_block_ms, since_callback_ms, host_underflows = p.underrun_log[0]
     assert unix_s > 1.6e9 and since_block_ms >= since_callback_ms >= 0.0 and host_underflows == 1
     assert not p.underrun_log[1].any()
+
+
+def test_the_lead_is_sized_in_milliseconds_and_a_bad_one_is_refused():
+    # 15 ms at 48 kHz: 6 blocks of 128 frames, 3 of 256; --lead-ms 40 at 128 frames: 15 blocks
+    assert PlayerConfig.for_device(48000, 128).lead_blocks == 6
+    assert PlayerConfig.for_device(48000, 256).lead_blocks == 3
+    config = PlayerConfig.for_device(48000, 128, lead_ms=40)
+    assert config.lead_blocks == 15 and config.ring_blocks >= 2 * config.lead_blocks
+    assert PlayerConfig.for_device(48000, 2048, lead_ms=5).lead_blocks == 2  # never under two blocks
+    with pytest.raises(InputError, match="lead_ms"):
+        PlayerConfig.for_device(48000, 128, lead_ms=0)

@@ -1,5 +1,8 @@
-"""The steal share benchmarks report next to real-time figures (tools/benchmarks/machine.py)."""
+"""The steal share and CPU stalls benchmarks report next to real-time figures (tools/benchmarks/machine.py)."""
 from __future__ import annotations
+
+import os
+import time
 
 from tools.benchmarks import machine
 
@@ -26,3 +29,24 @@ def test_this_machine_reads_a_share_between_0_and_1() -> None:
     with machine.CpuSteal() as steal:
         sum(i * i for i in range(200_000))
     assert steal.share is not None and 0.0 <= steal.share <= 1.0  # Linux has had the column since 2.6.11
+
+
+def test_the_stall_probes_run_on_every_cpu_and_report_what_they_saw() -> None:
+    # real probe processes: a 0.3 s run on a quiet or busy machine, whatever it saw, in the summary's shape
+    with machine.CpuStalls() as stalls:
+        time.sleep(0.3)
+    cpus = {str(c) for c in os.sched_getaffinity(0)}
+    summary = stalls.summary(16.0)
+    assert set(summary["longest_ms"]) == set(summary["over_lead"]) == cpus
+    assert set(stalls.spanning(time.time())) == cpus
+
+
+def test_a_stall_longer_than_the_lead_on_both_cpus_counts_once_as_on_all_cpus() -> None:
+    stalls = machine.CpuStalls()
+    # cpu 0: a 90 ms stall ending at t=100.0 and a 20 ms one at 105.0; cpu 1: the same 90 ms one
+    stalls.stalls = {0: [(100.0, 90.0), (105.0, 20.0)], 1: [(100.01, 88.0), (106.0, 6.0)]}
+    summary = stalls.summary(16.0)
+    assert summary["longest_ms"] == {"0": 90.0, "1": 88.0}
+    assert summary["over_lead"] == {"0": 2, "1": 1} and summary["on_all_cpus"] == 1
+    assert stalls.spanning(99.95) == {"0": 90.0, "1": 88.0}  # inside both
+    assert stalls.spanning(104.99) == {"0": 20.0, "1": 0.0}

@@ -8,7 +8,9 @@
   `DISTILL_SOAK_BLOCK=128` soaks at 128-frame blocks (the JACK server's period must match: the
   bench starts one at that period under its own name when it has to).
 - callback_p99_share: p99 of the callback's duration over that soak, as a share of the block period.
-  Both carry `steal_share`: the CPU time the hypervisor gave to others meanwhile (`machine.CpuSteal`).
+  Both carry `steal_share`: the CPU time the hypervisor gave to others meanwhile (`machine.CpuSteal`);
+  the soak also `cpu_stalls`, what a SCHED_FIFO probe on each CPU could not run through
+  (`machine.CpuStalls`), and each logged underrun the stall each CPU was in at that moment.
 - edit_to_ear_bridge_ms: from the `set_audio` call (in-process) to the JACK cycle that carries
   the first changed sample, read from a second JACK client's recording; median, with p95 and max.
   (`edit_to_ear_ms`, from the OSC datagram into a real `distill serve`, is in ear.py.)
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.benchmarks.machine import CpuSteal
+from tools.benchmarks.machine import CpuStalls, CpuSteal
 
 SOAK_S = float(os.environ.get("DISTILL_SOAK_S", "30"))
 SOAK_TRAIN = os.environ.get("DISTILL_SOAK_TRAIN", "") not in ("", "0")
@@ -153,13 +155,14 @@ def _soak() -> dict:
         time.sleep(0.5)
         before = b.status()
         b.host.reset_callback_timer()
-        with CpuSteal() as steal, _Recorders(b.jack_ports[:2]) as recorders:  # a client connects and leaves every 20 s
+        with CpuSteal() as steal, CpuStalls() as stalls, _Recorders(b.jack_ports[:2]) as recorders:  # a client connects and leaves every 20 s
             edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
         status, state = b.status(), b.host.state()
     # each underrun next to the recorder connection nearest before it (s after it started)
     underrun_log = [{"unix_s": row[0], "since_producer_block_ms": row[1], "since_last_callback_ms": row[2],
                      "host_underflows_by_then": int(row[3]),
-                     "after_recorder_s": min((row[0] - t for t in recorders.started_unix_s if t <= row[0]), default=None)}
+                     "after_recorder_s": min((row[0] - t for t in recorders.started_unix_s if t <= row[0]), default=None),
+                     "cpu_stall_ms": stalls.spanning(row[0])}  # what each CPU's real-time probe was stuck in then
                     for row in state["underrun_log"]]
     return {  # start-up included (the figure): the stream opened with play()
         "soak_underruns": {"value": status["underruns"], "unit": "underruns", "seconds": SOAK_S, "edits": edits,
@@ -170,7 +173,8 @@ def _soak() -> dict:
                            "port_connections": recorders.count, "recorded_peak": recorders.peak, "device_process": SOAK_PROCESS,
                            "lead_blocks": round(status["lead_s"] * RATE / SOAK_BLOCK),
                            "underrun_log": underrun_log, "producer_max_gap_ms": state["producer_max_gap_ms"],
-                           "load_1min": os.getloadavg()[0], "steal_share": steal.share},
+                           "load_1min": os.getloadavg()[0], "steal_share": steal.share,
+                           "cpu_stalls": stalls.summary(status["lead_s"] * 1000)},
         "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",
                                "block_period_ms": SOAK_BLOCK / RATE * 1000, "training_alongside": SOAK_TRAIN,
                                "steal_share": steal.share},
