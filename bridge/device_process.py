@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 
 from bridge.device_journal import RESTART_NOTE, DeviceJournal
 from bridge.player_config import PlayerConfig
-from bridge.priority import DEVICE_CALLS_RT_PRIORITY, raise_thread_priority
+from bridge.priority import DEVICE_CALLS_RT_PRIORITY, GcPauses, raise_thread_priority
 from bridge.plugins import PluginFolders
 from bridge.schedule import AtTime
 from engine.errors import InputError
@@ -44,6 +44,9 @@ log = logging.getLogger("distill.bridge")
 CALL_TIMEOUT_S = 10.0     # a control call; VST3 loading can take a few seconds
 START_TIMEOUT_S = 30.0    # the child's imports and PortAudio's device scan
 RESTARTS_PER_MINUTE = 3   # a child dying again at once (a broken device) is left gone after these
+# calls after which the child's objects are frozen out of the garbage collector's sight (GcPauses):
+# they import modules, open PortAudio or load plugins, whose objects live as long as the child
+FREEZE_AFTER = ("init", "find_device", "open_stream", "add_effect", "effects_from_dict")
 CALLS = ("find_device", "open_stream", "set_audio", "apply_splice", "set_voices", "set_voice_gain",
          "set_loop_frames", "play", "stop", "seek_frames", "align_frames", "set_gain_db", "mix_voices",
          "add_effect", "remove_effect", "move_effect", "set_effect_param", "set_effect_bypass",
@@ -210,6 +213,7 @@ def _serve(fd: int) -> int:
     _die_with_parent()
     raise_thread_priority(DEVICE_CALLS_RT_PRIORITY)
     from bridge.host import PlayerHost
+    gc_pauses = GcPauses()
     host = None
     clean = True
     while True:
@@ -226,6 +230,12 @@ def _serve(fd: int) -> int:
             else:
                 with host.at(at_s):
                     value = getattr(host, name)(*args, **kwargs)
+                if name == "state":
+                    value = {**value, **gc_pauses.state()}
+                elif name == "reset_callback_timer":
+                    gc_pauses.reset()
+            if name in FREEZE_AFTER:
+                gc_pauses.freeze()
             reply = ("ok", value)
         except InputError as e:
             reply = ("input", str(e))

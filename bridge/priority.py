@@ -14,7 +14,9 @@ only the splice of an edit, a few ms, needs to go first.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import time
 
 DISPATCHER_RT_PRIORITY = 1
 DECODE_RT_PRIORITY = 2  # the decode runs while the dispatcher answers: it goes first
@@ -62,3 +64,38 @@ def normal_priority():
         if lowered:
             with contextlib.suppress(OSError):
                 os.sched_setscheduler(0, policy, param)
+
+
+class GcPauses:
+    """Freezes what a process has built and times the cyclic garbage collector's pauses after.
+
+    A collection holds the GIL for its whole length: a full one over the device process's ~24,000
+    objects (numpy, sounddevice, pedalboard, a VST3) took 9 ms on an idle core here and longer on a
+    busy one, and the callback and the producer wait behind it. `gc.freeze()` after start-up and after
+    each plugin load moves those long-lived objects out of the collector's sight (a full collection
+    then took 0.0 ms); what is made per edit is freed by reference counting as before. `max_ms` and
+    `count` say what the collector still costs (the soak reports them)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.max_s = 0.0
+        self._started_s = 0.0
+        gc.callbacks.append(self._on_collection)
+
+    def freeze(self) -> None:
+        gc.freeze()
+
+    def state(self) -> dict:
+        """JSON-safe: the longest collection since the last reset, their count, the objects frozen."""
+        return {"gc_max_ms": round(self.max_s * 1e3, 3), "gc_collections": self.count,
+                "gc_frozen_objects": gc.get_freeze_count()}
+
+    def reset(self) -> None:
+        self.count, self.max_s = 0, 0.0
+
+    def _on_collection(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started_s = time.perf_counter()
+        else:
+            self.count += 1
+            self.max_s = max(self.max_s, time.perf_counter() - self._started_s)

@@ -68,6 +68,21 @@ def test_errors_in_the_child_come_back_as_the_same_sentences(jack):
         assert b.close()
 
 
+def test_the_childs_start_up_objects_are_frozen_out_of_the_garbage_collectors_sight(jack):
+    """A full collection over them held the GIL for ~9 ms (bridge/priority.py GcPauses): after start-up
+    and a plugin load they are frozen, and the collector's pauses are reported."""
+    b = _bridge(jack, defer_stream=True)
+    try:
+        before = b.host.state()["gc_frozen_objects"]
+        assert before > 5000  # numpy, sounddevice, pedalboard, the host: frozen after init and find_device
+        b.add_effect("Gain", {"gain_db": -3.0})
+        state = b.host.state()
+        assert state["gc_frozen_objects"] >= before and state["gc_max_ms"] >= 0.0
+        assert isinstance(state["gc_collections"], int)
+    finally:
+        assert b.close()
+
+
 def test_a_device_process_that_dies_is_started_again_and_plays_on(jack):
     """A crash of the child (a VST3 plugin's, say: SIGKILL looks the same) costs a moment of sound,
     not the session: the next call starts a new child with the same audio, edits included, gain,

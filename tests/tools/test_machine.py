@@ -39,6 +39,7 @@ def test_the_stall_probes_run_on_every_cpu_and_report_what_they_saw() -> None:
     summary = stalls.summary(16.0)
     assert set(summary["longest_ms"]) == set(summary["over_lead"]) == cpus
     assert set(stalls.spanning(time.time())) == cpus
+    assert summary["probe_priority"] == (machine.STALL_PROBE_PRIORITY if stalls.realtime else None)
 
 
 def test_a_stall_longer_than_the_lead_on_both_cpus_counts_once_as_on_all_cpus() -> None:

@@ -173,6 +173,9 @@ def _soak() -> dict:
                            "port_connections": recorders.count, "recorded_peak": recorders.peak, "device_process": SOAK_PROCESS,
                            "lead_blocks": round(status["lead_s"] * RATE / SOAK_BLOCK),
                            "underrun_log": underrun_log, "producer_max_gap_ms": state["producer_max_gap_ms"],
+                           # the device process's longest garbage collection (bridge/priority.py GcPauses)
+                           "gc_max_ms": state.get("gc_max_ms"), "gc_collections": state.get("gc_collections"),
+                           "producer_realtime": state["realtime"],
                            "load_1min": os.getloadavg()[0], "steal_share": steal.share,
                            "cpu_stalls": stalls.summary(status["lead_s"] * 1000)},
         "callback_p99_share": {"value": round(status["callback_p99_share"], 5), "unit": "share of block period",

@@ -64,6 +64,7 @@ class CpuStalls:
     def __init__(self) -> None:
         self.probes: list[subprocess.Popen] = []
         self.stalls: dict[int, list[tuple[float, float]]] | None = None  # cpu -> [(unix s, ms late)]
+        self.realtime = False  # every probe got SCHED_FIFO (without it its stalls include the load's)
 
     def __enter__(self) -> "CpuStalls":
         try:
@@ -79,7 +80,7 @@ class CpuStalls:
     def __exit__(self, *exc) -> None:
         if not self.probes:
             return
-        self.stalls = {}
+        self.stalls, realtime = {}, []
         for probe in self.probes:
             probe.send_signal(signal.SIGTERM)
         for probe in self.probes:
@@ -87,8 +88,10 @@ class CpuStalls:
                 out, _ = probe.communicate(timeout=5.0)
                 report = json.loads(out)
                 self.stalls[report["cpu"]] = [tuple(g) for g in report["stalls"]]
+                realtime.append(bool(report["realtime"]))
             except (subprocess.TimeoutExpired, ValueError, KeyError):
                 probe.kill()
+        self.realtime = bool(realtime) and all(realtime)
 
     def spanning(self, unix_s: float, margin_s: float = 0.005) -> dict | None:
         """The stall each CPU was in at `unix_s` (ms; 0: none), e.g. when a block underran."""
@@ -99,7 +102,8 @@ class CpuStalls:
 
     def summary(self, lead_ms: float) -> dict | None:
         """{"longest_ms": per CPU, "over_lead": stalls longer than `lead_ms` on each CPU, "on_all_cpus":
-        those longer than `lead_ms` that every CPU saw within 50 ms of each other}."""
+        those longer than `lead_ms` that every CPU saw within 50 ms of each other, "probe_priority":
+        SCHED_FIFO's, None where the probes could not get it}."""
         if not self.stalls:
             return None
         longest = {str(c): round(max((ms for _, ms in g), default=0.0), 1) for c, g in self.stalls.items()}
@@ -107,7 +111,8 @@ class CpuStalls:
         first, *others = over.values()
         together = sum(all(any(abs(t - u) < 0.05 for u in times) for times in others) for t in first)
         return {"longest_ms": longest, "over_lead": {str(c): len(t) for c, t in over.items()},
-                "on_all_cpus": together, "lead_ms": round(lead_ms, 2), "probe_priority": STALL_PROBE_PRIORITY}
+                "on_all_cpus": together, "lead_ms": round(lead_ms, 2),
+                "probe_priority": STALL_PROBE_PRIORITY if self.realtime else None}  # None: not real-time
 
 
 def _stall_probe(cpu: int) -> None:
