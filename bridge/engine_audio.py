@@ -77,7 +77,7 @@ class BridgeAudio:
 
     def schedule_ahead_s(self) -> float:
         """How early a timed call must reach the bridge at the latest: before the producer writes
-        its frame, i.e. the ring's lead plus one block (21 ms at 256 frames / 48 kHz)."""
+        its frame, i.e. the ring's lead plus one block (37 ms at 256 frames / 48 kHz)."""
         cfg = self.bridge.config
         return (self.bridge.lead_frames + cfg.block_size) / cfg.sample_rate
 

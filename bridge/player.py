@@ -232,7 +232,9 @@ class Player:
         Call before start()."""
         unit = max(self.config.block_size, int(host_frames))
         self._host_frames = int(host_frames)
-        self.lead_frames = self.config.lead_blocks * unit
+        # the lead's time (LEAD_MS), rounded up to whole host buffers, at least two of them
+        lead = max(self.config.lead_blocks * self.config.block_size, 2 * unit)
+        self.lead_frames = -(-lead // unit) * unit
         needed = self.lead_frames + 2 * unit + self.config.block_size
         if needed > self.ring.capacity:
             self.ring = Ring(needed, 2)

@@ -9,14 +9,15 @@ from engine.signal.clips import LOOP_SEAM_MS
 import math
 
 DEVICE_RATES = (44100, 48000, 96000)
-LEAD_MS = 15.0  # audio ready ahead of the playhead, in time: JACK's dummy driver on this 2-core VM
-#                 runs late cycles back to back (host xruns), and the producer must have a block for
-#                 each. Measured in the device process, 10 min, 50 edits/s, a recorder connecting
-#                 every 20 s: 2 blocks at 128 frames (5.3 ms) 8 underruns, 4 blocks (10.7 ms) 0;
-#                 2 blocks at 256 frames (10.7 ms) with `distill train` alongside, 1; 1 block, 18 in
-#                 90 s. Edits with an empty chain do not wait for it (Player._rewind); transport
-#                 commands and edits through effects do. A machine whose CPUs stall for longer
-#                 (a VM: docs/bridge.md, "Stalls of the whole machine") raises it: serve --lead-ms.
+LEAD_MS = 30.0  # audio ready ahead of the playhead, in time (6 blocks at 256 frames, 12 at 128): on
+#                 this 2-core VM the CPUs are taken away for 5-30 ms at a time while both are busy,
+#                 and a device process's Python thread holding the GIL on a stalled CPU holds the
+#                 producer and the callback (docs/bridge.md, "Stalls of the whole machine"). Measured
+#                 in the device process, 10 min, 50 edits/s, a recorder connecting every 20 s, 256
+#                 frames with `distill train` alongside, 3.2% steal: a 16 ms lead 20 underruns, 32 ms
+#                 0. Earlier: 1 block 18 in 90 s; 2 blocks at 128 frames 8 in 10 min. Edits with an
+#                 empty chain do not wait for it (Player._rewind); transport, MIDI and edits through
+#                 effects do. serve --lead-ms sets it.
 MAX_LEAD_MS = 500.0
 
 

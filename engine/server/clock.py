@@ -3,7 +3,7 @@
 A bundle's time tag is a Unix time (the wire layer converts OSC's NTP seconds; "immediately" and
 plain messages never get here). `BundleClock(timetag_s, run)` is the `Core.scheduler` hook:
 
-- a tag at least `audio.schedule_ahead_s()` in the future (the ring's lead plus one block: 21 ms
+- a tag at least `audio.schedule_ahead_s()` in the future (the ring's lead plus one block: 37 ms
   at 256 frames / 48 kHz) is honoured: it is held on the dispatcher's loop until FIRE_MARGIN_S
   more than that before its time (the way through the dispatcher, and the decode thread for a code
   edit, on a loaded machine), then its messages run inside `audio.at(tag)`, so the bridge applies

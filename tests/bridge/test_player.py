@@ -251,11 +251,18 @@ def test_an_underrun_while_playing_is_logged_with_its_circumstances():
 
 
 def test_the_lead_is_sized_in_milliseconds_and_a_bad_one_is_refused():
-    # 15 ms at 48 kHz: 6 blocks of 128 frames, 3 of 256; --lead-ms 40 at 128 frames: 15 blocks
-    assert PlayerConfig.for_device(48000, 128).lead_blocks == 6
-    assert PlayerConfig.for_device(48000, 256).lead_blocks == 3
+    # 30 ms at 48 kHz: 12 blocks of 128 frames, 6 of 256; --lead-ms 40 at 128 frames: 15 blocks
+    assert PlayerConfig.for_device(48000, 128).lead_blocks == 12
+    assert PlayerConfig.for_device(48000, 256).lead_blocks == 6
     config = PlayerConfig.for_device(48000, 128, lead_ms=40)
     assert config.lead_blocks == 15 and config.ring_blocks >= 2 * config.lead_blocks
     assert PlayerConfig.for_device(48000, 2048, lead_ms=5).lead_blocks == 2  # never under two blocks
     with pytest.raises(InputError, match="lead_ms"):
         PlayerConfig.for_device(48000, 128, lead_ms=0)
+
+
+def test_a_host_buffer_larger_than_a_block_keeps_the_lead_in_time_in_whole_host_buffers():
+    player = Player(PlayerConfig.for_device(48000, 64))  # 30 ms: 23 blocks of 64 frames
+    player.fit_host_buffer(256)  # JACK asks for four 64-frame blocks per 256-frame cycle
+    assert player.lead_frames == 6 * 256  # 1,472 frames rounded up to whole cycles, 32 ms
+    assert player.ring.capacity >= player.lead_frames + 2 * 256
