@@ -34,8 +34,8 @@ class Bridge:
     """Real-time playback into an audio device, an effects chain, and clip rendering."""
 
     def __init__(self, device: str | int | None = None, sample_rate: int = 48000, block_size: int = 256,
-                 *, lead_blocks: int | None = None, lead_ms: float | None = None, clips_dir: str = "clips", play_audio: bool = True,
-                 strict_device: bool = False, plugin_folders: PluginFolders | None = None,
+                 *, lead_blocks: int | None = None, lead_ms: float | None = None, clips_dir: str = "clips",
+                 play_audio: bool = True, strict_device: bool = False, plugin_folders: PluginFolders | None = None,
                  defer_stream: bool = False, device_process: bool = False,
                  jack_client_name: str | None = None) -> None:
         """Opens `device` (None: the default output; a name or part of one; an index) at

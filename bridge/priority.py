@@ -73,8 +73,8 @@ class GcPauses:
     objects (numpy, sounddevice, pedalboard, a VST3) took 9 ms on an idle core here and longer on a
     busy one, and the callback and the producer wait behind it. `gc.freeze()` after start-up and after
     each plugin load moves those long-lived objects out of the collector's sight (a full collection
-    then took 0.0 ms); what is made per edit is freed by reference counting as before. `max_ms` and
-    `count` say what the collector still costs (the soak reports them)."""
+    then took 0.0 ms); what is made per edit is freed by reference counting as before. `state()`
+    says what the collector still costs (`gc_max_ms`, `gc_collections`: the soak reports them)."""
 
     def __init__(self) -> None:
         self.count = 0

@@ -155,7 +155,8 @@ def _soak() -> dict:
         time.sleep(0.5)
         before = b.status()
         b.host.reset_callback_timer()
-        with CpuSteal() as steal, CpuStalls() as stalls, _Recorders(b.jack_ports[:2]) as recorders:  # a client connects and leaves every 20 s
+        # a recording client connects and leaves every 20 s
+        with CpuSteal() as steal, CpuStalls() as stalls, _Recorders(b.jack_ports[:2]) as recorders:
             edits, _ = edit_storm(b, audio, RATE, SOAK_S, 50.0)
         status, state = b.status(), b.host.state()
     # each underrun next to the recorder connection nearest before it (s after it started)
