@@ -41,7 +41,7 @@ def add_arguments(p) -> None:
     p.add_argument("--midi-list", action="store_true", help="list the MIDI input ports and exit")
     p.add_argument("--midi-latency-ms", type=float, default=0.0, metavar="MS",
                    help="play MIDI input this long after it arrives, on the audio timeline (jitter-free "
-                        "timing like a time-tagged bundle; 50 is safe at the default block size); 0: at once")
+                        "timing like a time-tagged bundle; 80 is safe at the default block size and lead); 0: at once")
     p.add_argument("--link", action="store_true", help="join an Ableton Link session at start (tempo and "
                                                      "start/stop shared with Live; needs aalink)")
     p.add_argument("--plugins-dir", dest="plugins_dirs", action="append", default=[], metavar="DIR",
