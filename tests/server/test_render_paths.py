@@ -60,12 +60,31 @@ def _missed(client) -> int:
     return int(status["underruns"]) + int(status["host_underflows"])
 
 
-def test_headless_render_equals_device_render_and_the_recording(tiny_library, tmp_path):
-    """Each server is its own `distill serve` process: JUCE treats the first thread that loaded a
+def _clean_reading(client: OscClient, ports: list[str], reference: np.ndarray, attempts: int = 5):
+    """(recording, (lag, correlation)) of 1.5 s of what plays against `reference`, past the first
+    loop (the compressor settled). A block played as silence or a cycle JACK found us late for (a
+    VM's steal time; CI: 0.77 once, three readings in a row) spoils a reading: it is read again,
+    backing off as steal comes in bursts; a reading without either, or one that matches anyway, is
+    kept, so a wrong sound fails at once in the caller's asserts (as tests/bridge's without_underruns)."""
+    from bridge.jack_tools import Recorder, align
+    for attempt in range(attempts):
+        missed = _missed(client)
+        with Recorder(ports, 1.5) as rec:
+            pass
+        recording = rec.result()
+        aligned = align(recording.audio[:, 0], reference, recording.heard())
+        if _missed(client) == missed or aligned[1] >= 0.99:
+            return recording, aligned
+        time.sleep(0.3 * (attempt + 1))
+    pytest.fail(f"underruns or host underflows in each of {attempts} readings: the machine is too loaded to judge")
+
+
+def _play_and_record(tiny_library: Path, tmp_path: Path, server: str):
+    """-> (clips by device, the 8 s render past its first loop, the recording, lag, correlation).
+    Each server is its own `distill serve` process: JUCE treats the first thread that loaded a
     plugin as its message thread, so two in-process servers' dispatchers cannot both load a VST3."""
-    from bridge.jack_tools import Recorder, _env, align
+    from bridge.jack_tools import _env
     from serve_process import ServeProcess
-    server = os.environ.get("JACK_DEFAULT_SERVER", "distill-test")
     clips = {}
     for device in ("none", "system"):
         for f in (tiny_library / "models").glob("*.session.json"):
@@ -80,26 +99,31 @@ def test_headless_render_equals_device_render_and_the_recording(tiny_library, tm
             clips[device] = _scene(client, "scene")
             if device != "none":
                 looped = _read(_scene(client, "looped", length_s=8.0))
-                assert client.answer("/play")[0] == "/done"
+                past_first_loop = looped[len(_read(clips["none"])):]
+                reply = client.answer("/play")
+                assert reply[0] == "/done", (reply, proc.stderr_text()[-2000:])
                 time.sleep(1.0)  # the layers are decoded and mixed in
-                for _ in range(3):  # a block played as silence, or a cycle JACK found us late for (a VM's
-                    missed = _missed(client)  # steal time), spoils a reading: read again then
-                    with Recorder(_new_client_ports(before)[:1], 1.5) as rec:
-                        pass
-                    recording = rec.result()
-                    if _missed(client) == missed:
-                        break
-                recorded = recording.audio[:, 0]
+                recording, (lag, corr) = _clean_reading(client, _new_client_ports(before)[:1], past_first_loop)
             client.close()
     for f in (tiny_library / "models").glob("*.session.json"):
         f.unlink()  # the chain it saved must not reach the next test's server
+    return clips, past_first_loop, recording, lag, corr
+
+
+def test_headless_render_equals_device_render_and_the_recording(tiny_library, tmp_path):
+    from bridge.jack_tools import JackServer
+    jack = JackServer.ensure(os.environ.get("JACK_DEFAULT_SERVER", "distill-test"), 48000, 256)  # `./run test`
+    try:  # starts one; run alone, this test does
+        clips, past_first_loop, recording, lag, corr = _play_and_record(tiny_library, tmp_path, jack.name)
+    finally:
+        jack.stop()  # only a server this test started
+    recorded = recording.audio[:, 0]
     assert clips["none"].name == "scene-001.wav" and clips["system"].name == "scene-002.wav"  # one naming scheme
     headless, device_side = _read(clips["none"]), _read(clips["system"])
     assert headless.shape == device_side.shape and np.abs(headless).max() > 1e-4  # an untrained tiny model is quiet
     assert np.corrcoef(headless, device_side)[0, 1] >= 0.99
     np.testing.assert_allclose(headless, device_side, atol=1e-6)  # in fact the same samples
     assert np.abs(recorded).max() > 1e-4
-    lag, corr = align(recorded, looped[len(headless):], recording.heard())  # past the first loop: the compressor settled
     assert corr >= 0.99, f"recording vs render: correlation {corr:.4f} at lag {lag}"
-    level = np.std(recorded) / np.std(looped[len(headless):][lag:lag + len(recorded)])
+    level = np.std(recorded) / np.std(past_first_loop[lag:lag + len(recorded)])
     assert 0.9 <= level <= 1.1, f"the render is {20 * np.log10(level):+.2f} dB off what played"  # gain, voices
