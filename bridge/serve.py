@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.engine_audio import BridgeAudio
-from bridge.player_config import LEAD_MS
+from bridge.player_config import LEAD_MS, PlayerConfig
 from bridge.priority import DISPATCHER_RT_PRIORITY, raise_thread_priority
 from engine.errors import InputError
 from engine.server.app import add_arguments as add_server_arguments, options_from_args, run_server
@@ -66,6 +66,9 @@ def run(args) -> int:
     target: list = []  # the server, once it serves; MIDI events before that are dropped
     try:
         options = options_from_args(args)
+        # A wrong --sample-rate, --block-size or --lead-ms fails here, in one sentence (exit 2),
+        # instead of as an engine that serves without sound because its device would not open.
+        PlayerConfig.for_device(args.sample_rate, args.block_size, lead_ms=getattr(args, "lead_ms", None))
         if getattr(args, "midi_in", None):  # before the device: a wrong name fails at once, in one sentence
             from bridge.midi import MidiInput
             latency_s = max(0.0, float(getattr(args, "midi_latency_ms", 0.0))) / 1000.0

@@ -99,3 +99,12 @@ def test_generate_help_names_the_plain_word_flags(capsys):
         main(["generate", "--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "--creativity" in out and "--focus" in out and "--codes-out" in out
+
+
+@pytest.mark.parametrize("args, word", [(["--lead-ms", "900"], "lead_ms"), (["--block-size", "16"], "block_size"),
+                                        (["--sample-rate", "1000"], "sample_rate")])
+def test_bad_serve_device_settings_exit_2_before_serving(args, word, capsys):
+    """Refused before any port opens: not an engine that serves on without sound."""
+    assert main(["serve", "--osc-port", "0", "--web-port", "-1", "--device", "system", *args]) == 2
+    out, err = capsys.readouterr()
+    assert word in err and "error" in err and "OSC on" not in out + err

@@ -44,12 +44,18 @@ def _ports() -> set[str]:
                               timeout=10).stdout.split())
 
 
-def _period(x: np.ndarray, guess: int, at: int, window: int = 9600) -> int:
-    """The loop period in frames near `guess`: where x repeats itself exactly before `at`."""
-    seg = x[at - window:at]
+def _period(x: np.ndarray, guess: int, at: int, heard: np.ndarray | None = None, window: int = 9600) -> int:
+    """The loop period in frames near `guess`: where x repeats itself exactly before `at`, on the
+    frames the recorder heard (`heard` [T], Recording.heard(): a cycle it missed is silence in the
+    recording, which made a loaded run fail here once)."""
+    heard = np.ones(len(x), bool) if heard is None else heard
+    seg, seg_heard = x[at - window:at], heard[at - window:at]
     for delta in sorted(range(-4800, 4801), key=abs):
         p = guess + delta
-        if at - window - p >= 0 and np.array_equal(seg, x[at - window - p:at - p]) and np.any(seg):
+        if at - window - p < 0:
+            continue
+        both = seg_heard & heard[at - window - p:at - p]
+        if both.sum() >= window // 2 and np.any(seg[both]) and np.array_equal(seg[both], x[at - window - p:at - p][both]):
             return p
     raise RuntimeError("the recorded loop does not repeat: cannot find changed samples")
 
@@ -118,7 +124,7 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
     x = recording.audio[:, 0]
     unix = np.array([recorded_unix_s(recording, f) for f in range(0, len(x), 256)])
     frame_of = lambda t: int(np.searchsorted(unix, t)) * 256  # noqa: E731  (block before t)
-    period = _period(x, round(RATE * 1.0), frame_of(sent[0]) - 256)
+    period = _period(x, round(RATE * 1.0), frame_of(sent[0]) - 256, recording.heard())
     delays, stages, rewound_heard = [], [], []
     for t, t_perf, line, rew in zip(sent, sent_perf, traced, rewound):
         first = max(frame_of(t) - 256, period)
