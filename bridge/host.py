@@ -263,6 +263,7 @@ class PlayerHost:
             "late_commands": int(p.timed.late),
             "align_slips": int(p.align_slips),
             "edit_rewinds": int(p.rewinds),
+            "command_rewinds": int(p.command_rewinds),
             "realtime": bool(p.realtime),
             "producer_error": p.producer_error,
             "jack_ports": list(self.jack_ports),
@@ -276,8 +277,8 @@ class PlayerHost:
                 "host_underflows": 0, "stream_open": False, "output_latency_s": None,
                 "lead_frames": config.lead_blocks * config.block_size, "callback_p99_s": 0.0, "callbacks": 0,
                 "clock_running": False, "bounds_frames": [0, 0], "voices": 0, "effects": 0, "late_commands": 0,
-                "align_slips": 0, "edit_rewinds": 0, "realtime": False, "producer_error": message,  # what stopped the sound
-                "jack_ports": [], "message": message}
+                "align_slips": 0, "edit_rewinds": 0, "command_rewinds": 0, "realtime": False,
+                "producer_error": message, "jack_ports": [], "message": message}  # what stopped the sound
 
     def reset_callback_timer(self) -> None:
         """Starts the callback-duration and producer-gap figures afresh (tools/bench: after start-up,

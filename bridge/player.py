@@ -30,6 +30,11 @@ from bridge.schedule import AtTime, FrameClock, TimedCommands
 from engine.errors import InputError
 
 UNDERRUN_LOG = 32  # underruns whose circumstances are kept (Player.underrun_log)
+# Commands that may rewrite the blocks already queued (Player._rewind) when they head the queue:
+# an edit's scene, and stop, gain and seek, so a note-off or a fader is heard from the next block,
+# not after the lead. "play" waits for the lead on purpose: Bridge.play sends Link's quantized start
+# one lead early, so that the bar line is what is heard; "align" is Link's bar line itself.
+REWINDABLE = frozenset({"scene", "stop", "gain", "seek"})
 
 class Player:
     """Voices + transport + effects into a ring of stereo blocks at `config.sample_rate`."""
@@ -80,6 +85,7 @@ class Player:
         self._history: deque = deque(maxlen=config.ring_blocks * 4)
         self._rewind_floor = 0  # no rewind before this ring frame: commands were applied up to it
         self.rewinds = 0  # edits that rewrote blocks already in the ring
+        self.command_rewinds = 0  # stops, gains and seeks that did (REWINDABLE)
         self._host_frames = config.block_size  # the host's buffer (fit_host_buffer)
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -306,8 +312,9 @@ class Player:
                 self._last_write_s = time.perf_counter()
 
     def _rewind(self) -> None:
-        """An edit waiting with an empty effects chain rewrites the blocks already in the ring, so
-        it is heard from the next block the callback has not started, not after the lead: the
+        """An edit (or a stop, gain or seek: REWINDABLE) waiting with an empty effects chain rewrites
+        the blocks already in the ring, so it is heard from the next block the callback has not
+        started, not after the lead: the
         producer's state at that block's first frame is restored and the lead is refilled from
         there (the edit crossfades in as usual). Only where nothing else was applied since (a
         command's effect would be lost), and only blocks whose callback is at least
@@ -315,7 +322,8 @@ class Player:
         first frame, so a block the producer rewrites is not read meanwhile). With effects the
         blocks in the ring went through the chain, whose state cannot be rewound: the edit waits."""
         block = self.config.block_size
-        if (self.chain.slots or not self._commands or self._commands[0][0] != "scene" or self._fade is not None
+        head = self._commands[0][0] if self._commands else None
+        if (self.chain.slots or head not in REWINDABLE or self._fade is not None
                 or not self.clock.running or self._host_frames > block):  # several callbacks per host cycle: no clock per block
             return
         rate, read = self.config.sample_rate, self.ring.read
@@ -334,7 +342,10 @@ class Player:
         (self._scene, self._position, self._playing, self._transport_gain, self._gain, self._gain_target,
          self._gain_step) = state[:7]
         self.ring.written = frame  # the callback has not reached it (above); the lead refills from here
-        self.rewinds += 1
+        if head == "scene":
+            self.rewinds += 1
+        else:
+            self.command_rewinds += 1
 
     def _apply_commands(self) -> None:
         while self._commands:

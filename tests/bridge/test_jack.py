@@ -180,6 +180,39 @@ def test_small_and_large_blocks_stream_the_same_audio(jack, block_size):
 
 
 @pytest.mark.parametrize("effect", [None, "Gain"], ids=["empty-chain", "with-effect"])
+def test_a_stop_rewrites_the_ring_only_without_effects(jack, bridge, effect):
+    """A stop (an audition's MIDI note-off) at the head of the queue rewrites the blocks already
+    queued, as an edit does (Player._rewind, REWINDABLE): its 5 ms ramp starts from the next block,
+    not after the 30 ms lead. With an effect in the chain it waits for the lead. No click either way."""
+    dc = np.full(10 * RATE, 0.5, np.float32)  # longer than the test: no loop seam's dip in it
+    if effect:
+        bridge.add_effect(effect, {"gain_db": 0.0})
+    bridge.set_audio(dc, RATE)
+
+    def scenario():
+        bridge.seek(0.0)
+        bridge.play()
+        time.sleep(0.3)
+        before = bridge.status()["command_rewinds"]
+        with Recorder(bridge.jack_ports[:1], 0.6) as rec:
+            time.sleep(0.3)
+            called = time.perf_counter()
+            bridge.stop()
+        return rec.result(), called, bridge.status()["command_rewinds"] - before
+
+    r, called, rewinds = without_underruns(bridge, scenario)
+    assert (rewinds == 1) if effect is None else (rewinds == 0), rewinds
+    y, heard = r.audio[:, 0], r.heard()
+    k = int(np.searchsorted(r.cycle_time_s, called))
+    start = int(r.cycle_frame[k])
+    falling = np.flatnonzero((y[start:] < 0.5 - 1e-4) & heard[start:])
+    assert len(falling) and np.all(y[heard][-2400:] == 0.0), "it stopped"
+    delay_s = r.time_of(start + int(falling[0])) - called
+    assert 0.0 <= delay_s < 0.1, delay_s
+    assert r.max_step() < 0.5 / 240 * 1.1  # the 5 ms ramp (240 frames), not a cut
+
+
+@pytest.mark.parametrize("effect", [None, "Gain"], ids=["empty-chain", "with-effect"])
 def test_edits_rewrite_the_ring_only_without_effects_and_never_click(jack, bridge, effect):
     """With an empty chain an edit rewrites the blocks already in the ring (heard from the next
     callback, bridge/player.py Player._rewind); with an effect it waits for the lead. Either way the

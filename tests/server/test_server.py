@@ -337,11 +337,11 @@ def test_training_over_osc_finishes_and_the_model_loads(train_server, tmp_path):
 
 
 @pytest.mark.slow
-def test_export_over_osc_adds_the_onnx_graph(tiny_library, tmp_path):
-    import shutil
+def test_export_over_osc_adds_the_onnx_graph(tmp_path):
     from engine.server.app import Server, ServeOptions
+    from tiny_model import make_tiny_model
     (tmp_path / "models").mkdir()
-    shutil.copy(tiny_library / "models" / "tiny.distill", tmp_path / "models" / "copy.distill")
+    make_tiny_model(tmp_path / "models" / "copy.distill", onnx=False)  # the shared tiny model carries graphs
     srv = Server(ServeOptions(osc_port=0, web_port=None, models_dir=tmp_path / "models", clips_dir=tmp_path,
                               input_dir=tmp_path), log=lambda text: None).start_in_thread()
     try:
