@@ -56,19 +56,20 @@ def run(args) -> int:
     """Serves until SIGTERM or Ctrl-C, then shuts down in order (server and worker, decode thread,
     stream and producer, PortAudio) and returns 0. Threads still inside onnxruntime, PortAudio or
     JACK when the interpreter exits abort it ("terminate called without an active exception")."""
-    # Before the server's loop takes the signals over (and while opening the device, which can take
-    # seconds), SIGTERM interrupts like Ctrl-C instead of killing the process without cleanup.
     if getattr(args, "midi_list", False):
         from bridge.midi import print_ports
         return print_ports()
+    # A wrong --sample-rate, --block-size or --lead-ms fails here, in one sentence (exit 2),
+    # instead of as an engine that serves without sound because its device would not open.
+    PlayerConfig.for_device(args.sample_rate, args.block_size, lead_ms=getattr(args, "lead_ms", None))
+    # Before the server's loop takes the signals over (and while opening the device, which can take
+    # seconds), SIGTERM interrupts like Ctrl-C instead of killing the process without cleanup.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _interrupt)
     audio = midi_in = None
     target: list = []  # the server, once it serves; MIDI events before that are dropped
     try:
         options = options_from_args(args)
-        # A wrong --sample-rate, --block-size or --lead-ms fails here, in one sentence (exit 2),
-        # instead of as an engine that serves without sound because its device would not open.
-        PlayerConfig.for_device(args.sample_rate, args.block_size, lead_ms=getattr(args, "lead_ms", None))
         if getattr(args, "midi_in", None):  # before the device: a wrong name fails at once, in one sentence
             from bridge.midi import MidiInput
             latency_s = max(0.0, float(getattr(args, "midi_latency_ms", 0.0))) / 1000.0
@@ -106,6 +107,8 @@ def run(args) -> int:
             sys.stderr.flush()
             os._exit(0)
         terminate_portaudio()  # this process owns PortAudio: its JACK client goes before exit does
+        for sig, handler in handlers.items():  # run() in a process that goes on (a test, a script): ignored
+            signal.signal(sig, handler)        # signals would be inherited by every child it starts
 
 
 def _interrupt(signum, frame) -> None:

@@ -104,7 +104,24 @@ def test_generate_help_names_the_plain_word_flags(capsys):
 @pytest.mark.parametrize("args, word", [(["--lead-ms", "900"], "lead_ms"), (["--block-size", "16"], "block_size"),
                                         (["--sample-rate", "1000"], "sample_rate")])
 def test_bad_serve_device_settings_exit_2_before_serving(args, word, capsys):
-    """Refused before any port opens: not an engine that serves on without sound."""
+    """Refused before any port opens: not an engine that serves on without sound; and the signal
+    dispositions are left as they were (an ignored SIGTERM would be inherited by every child this
+    process starts: the suite hung on an oscdump that would not terminate)."""
+    import signal
+    handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
     assert main(["serve", "--osc-port", "0", "--web-port", "-1", "--device", "system", *args]) == 2
     out, err = capsys.readouterr()
     assert word in err and "error" in err and "OSC on" not in out + err
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers
+
+
+def test_serve_that_cannot_listen_exits_2_and_leaves_the_signal_handlers(capsys):
+    """The cleanup path (after the device was opened) restores SIGINT and SIGTERM too."""
+    import signal
+    import socket
+    handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        code = main(["serve", "--osc-port", str(taken.getsockname()[1]), "--web-port", "-1"])
+    assert code == 2 and "cannot listen" in capsys.readouterr().err
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers
