@@ -14,6 +14,9 @@
 - edit_to_ear_bridge_ms: from the `set_audio` call (in-process) to the JACK cycle that carries
   the first changed sample, read from a second JACK client's recording; median, with p95 and max.
   (`edit_to_ear_ms`, from the OSC datagram into a real `distill serve`, is in ear.py.)
+- stop_to_ear_ms: from the `stop()` call to the JACK cycle carrying the first sample of its ramp,
+  with an empty chain (the stop rewrites the queued ring) and `with_effect_ms` with a 0 dB Gain in
+  it (waits the lead), side by side in one session; medians with p95.
 - render_rt_factor: seconds of clip rendered per second of work (Bridge.render of a 10 s clip,
   48 -> 44.1 kHz, ZamCompX2 + Reverb, -14 LUFS, 24-bit wav; the render copy of the chain is loaded
   by a first, short render, as it is once per chain change in a session).
@@ -237,6 +240,55 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
             "edit_rewinds": status["edit_rewinds"], "load_1min": os.getloadavg()[0]}
 
 
+def stop_to_ear_ms(trials: int = 20) -> dict:
+    """`stop()` call -> the JACK cycle carrying the first sample of its 5 ms ramp, with an empty chain
+    (the stop rewrites the queued ring, Player._rewind) and, side by side in the same session, with a
+    0 dB Gain in the chain (blocks already through an effect cannot be rewritten: it waits the lead)."""
+    from bridge.jack_tools import Recorder
+    tone = np.full(10 * RATE, 0.5, np.float32)  # DC, longer than a case: no loop seam in it
+    rng = np.random.default_rng(3)
+    cases = {}
+    with _Session(device_process=SOAK_PROCESS) as s:
+        b = s.bridge
+        b.set_audio(tone, RATE)
+        for case in ("empty_chain", "with_effect"):
+            if case == "with_effect":
+                b.add_effect("Gain", {"gain_db": 0.0})
+            before = b.status()["command_rewinds"]
+            calls = []
+            with Recorder(b.jack_ports[:1], trials * 0.2 + 0.5) as rec:
+                time.sleep(0.1)
+                for _ in range(trials):
+                    b.seek(0.0)
+                    b.play()
+                    time.sleep(0.1 + float(rng.uniform(0.0, 0.006)))  # playing at full level by now
+                    calls.append(time.perf_counter())
+                    b.stop()
+                    time.sleep(0.09)
+            recording = rec.result()
+            x, heard = recording.audio[:, 0], recording.heard()
+            delays = []
+            for t0 in calls:
+                k = int(np.searchsorted(recording.cycle_time_s, t0))
+                if k >= len(recording.cycle_frame):
+                    continue
+                first = int(recording.cycle_frame[k])
+                falling = np.nonzero((x[first:] < 0.5 - 1e-4) & heard[first:])[0]
+                if len(falling):
+                    delays.append((recording.time_of(first + int(falling[0])) - t0) * 1000)
+            status = b.status()
+            cases[case] = (np.array(delays), status["command_rewinds"] - before)
+        lead_ms = status["lead_s"] * 1000
+    (empty, rewinds), (effect, effect_rewinds) = cases["empty_chain"], cases["with_effect"]
+    if not len(empty) or not len(effect):
+        raise RuntimeError("no stop was found in the recording")
+    return {"value": round(float(np.median(empty)), 3), "unit": "ms", "p95": round(float(np.percentile(empty, 95)), 3),
+            "with_effect_ms": round(float(np.median(effect)), 3),
+            "with_effect_p95": round(float(np.percentile(effect, 95)), 3), "trials": [len(empty), len(effect)],
+            "command_rewinds": [int(rewinds), int(effect_rewinds)], "lead_ms": lead_ms,
+            "measured_from": "Bridge.stop call", "device_process": SOAK_PROCESS, "load_1min": os.getloadavg()[0]}
+
+
 def render_rt_factor() -> dict:
     from bridge.bridge import Bridge
     audio = _test_audio(10.0)
@@ -256,5 +308,6 @@ FIGURES = {
     "soak_underruns": soak_underruns,
     "callback_p99_share": callback_p99_share,
     "edit_to_ear_bridge_ms": edit_to_ear_ms,
+    "stop_to_ear_ms": stop_to_ear_ms,
     "render_rt_factor": render_rt_factor,
 }
