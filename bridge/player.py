@@ -314,12 +314,11 @@ class Player:
     def _rewind(self) -> None:
         """An edit (or a stop, gain or seek: REWINDABLE) waiting with an empty effects chain rewrites
         the blocks already in the ring, so it is heard from the next block the callback has not
-        started, not after the lead: the
-        producer's state at that block's first frame is restored and the lead is refilled from
-        there (the edit crossfades in as usual). Only where nothing else was applied since (a
-        command's effect would be lost), and only blocks whose callback is at least
-        `rewind_margin_ms` off (callbacks never start before the frame clock's time for their
-        first frame, so a block the producer rewrites is not read meanwhile). With effects the
+        started, not after the lead: the producer's state at that block's first frame is restored
+        and the lead is refilled from there (the edit crossfades in as usual). Only where nothing
+        else was applied since (a command's effect would be lost), and only blocks whose callback
+        is at least `rewind_margin_ms` off (callbacks never start before the frame clock's time for
+        their first frame, so a block the producer rewrites is not read meanwhile). With effects the
         blocks in the ring went through the chain, whose state cannot be rewound: the edit waits."""
         block = self.config.block_size
         head = self._commands[0][0] if self._commands else None
