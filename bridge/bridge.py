@@ -323,7 +323,7 @@ class Bridge:
             "effects": state["effects"],
             "late_commands": state["late_commands"],
             "edit_rewinds": state["edit_rewinds"],  # edits heard before the lead (bridge/player.py _rewind)
-            "command_rewinds": state.get("command_rewinds", 0),  # stops, gains, seeks heard before it
+            "command_rewinds": state["command_rewinds"],  # stops, gains, seeks heard before it
             "tempo_bpm": self.tempo.bpm,
             "link": link,
             "message": state["producer_error"] or (RESTART_NOTE if state.get("device_restarts") else self.message),

@@ -31,6 +31,17 @@ def tiny_library(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def shared_jack():
+    """The JACK server `./run test` starts (JACK_DEFAULT_SERVER, else distill-test); a test run
+    alone starts it here, and only a server started here is stopped after the test."""
+    import os
+    from bridge.jack_tools import JackServer
+    jack = JackServer.ensure(os.environ.get("JACK_DEFAULT_SERVER", "distill-test"), 48000, 256)
+    yield jack
+    jack.stop()
+
+
+@pytest.fixture
 def server(tiny_library):
     options = ServeOptions(osc_port=0, web_port=0, models_dir=tiny_library / "models",
                            clips_dir=tiny_library / "clips", input_dir=tiny_library / "inputs", heartbeat_s=0.5)

@@ -60,30 +60,11 @@ def _missed(client) -> int:
     return int(status["underruns"]) + int(status["host_underflows"])
 
 
-def _clean_reading(client: OscClient, ports: list[str], reference: np.ndarray, attempts: int = 5):
-    """(recording, (lag, correlation)) of 1.5 s of what plays against `reference`, past the first
-    loop (the compressor settled). A block played as silence or a cycle JACK found us late for (a
-    VM's steal time; CI: 0.77 once, three readings in a row) spoils a reading: it is read again,
-    backing off as steal comes in bursts; a reading without either, or one that matches anyway, is
-    kept, so a wrong sound fails at once in the caller's asserts (as tests/bridge's without_underruns)."""
-    from bridge.jack_tools import Recorder, align
-    for attempt in range(attempts):
-        missed = _missed(client)
-        with Recorder(ports, 1.5) as rec:
-            pass
-        recording = rec.result()
-        aligned = align(recording.audio[:, 0], reference, recording.heard())
-        if _missed(client) == missed or aligned[1] >= 0.99:
-            return recording, aligned
-        time.sleep(0.3 * (attempt + 1))
-    pytest.fail(f"underruns or host underflows in each of {attempts} readings: the machine is too loaded to judge")
-
-
 def _play_and_record(tiny_library: Path, tmp_path: Path, server: str):
     """-> (clips by device, the 8 s render past its first loop, the recording, lag, correlation).
     Each server is its own `distill serve` process: JUCE treats the first thread that loaded a
     plugin as its message thread, so two in-process servers' dispatchers cannot both load a VST3."""
-    from bridge.jack_tools import _env
+    from bridge.jack_tools import Recorder, _env, align, until_clean
     from serve_process import ServeProcess
     clips = {}
     for device in ("none", "system"):
@@ -103,20 +84,24 @@ def _play_and_record(tiny_library: Path, tmp_path: Path, server: str):
                 reply = client.answer("/play")
                 assert reply[0] == "/done", (reply, proc.stderr_text()[-2000:])
                 time.sleep(1.0)  # the layers are decoded and mixed in
-                recording, (lag, corr) = _clean_reading(client, _new_client_ports(before)[:1], past_first_loop)
+                ports = _new_client_ports(before)[:1]
+
+                def reading():  # -> (recording, (lag, correlation)) of 1.5 s against the render
+                    with Recorder(ports, 1.5) as rec:
+                        pass
+                    recording = rec.result()
+                    return recording, align(recording.audio[:, 0], past_first_loop, recording.heard())
+
+                # a block played as silence or a late cycle (a VM's steal; CI: 0.77 once) spoils a reading
+                recording, (lag, corr) = until_clean(reading, lambda: _missed(client), good=lambda r: r[1][1] >= 0.99)
             client.close()
     for f in (tiny_library / "models").glob("*.session.json"):
         f.unlink()  # the chain it saved must not reach the next test's server
     return clips, past_first_loop, recording, lag, corr
 
 
-def test_headless_render_equals_device_render_and_the_recording(tiny_library, tmp_path):
-    from bridge.jack_tools import JackServer
-    jack = JackServer.ensure(os.environ.get("JACK_DEFAULT_SERVER", "distill-test"), 48000, 256)  # `./run test`
-    try:  # starts one; run alone, this test does
-        clips, past_first_loop, recording, lag, corr = _play_and_record(tiny_library, tmp_path, jack.name)
-    finally:
-        jack.stop()  # only a server this test started
+def test_headless_render_equals_device_render_and_the_recording(tiny_library, tmp_path, shared_jack):
+    clips, past_first_loop, recording, lag, corr = _play_and_record(tiny_library, tmp_path, shared_jack.name)
     recorded = recording.audio[:, 0]
     assert clips["none"].name == "scene-001.wav" and clips["system"].name == "scene-002.wav"  # one naming scheme
     headless, device_side = _read(clips["none"]), _read(clips["system"])

@@ -53,18 +53,12 @@ sys.exit(main(args + (["--device", "system"] if device else [])))
 
 
 @pytest.mark.parametrize("device", ["none", "device"])
-def test_serve_generates_and_plays_without_importing_torch(tiny_library: Path, device: str) -> None:
-    jack = None
+def test_serve_generates_and_plays_without_importing_torch(tiny_library: Path, device: str, request) -> None:
     if device == "device":
         if not shutil.which("jackd"):
             pytest.skip("needs Debian jackd2 (.ci/run installs it)")
-        from bridge.jack_tools import JackServer  # `./run test` starts it; alone, this test does
-        jack = JackServer.ensure(os.environ.get("JACK_DEFAULT_SERVER", "distill-test"), 48000, 256)
-    try:
-        result, stderr = _probe(tiny_library, device)
-    finally:
-        if jack is not None:
-            jack.stop()  # only a server this test started
+        request.getfixturevalue("shared_jack")
+    result, stderr = _probe(tiny_library, device)
     expected = {"load": "/done", "generate": "/done", "regenerate": "/done", "torch": False}
     if device == "device":
         expected.update(voice="/done", play="/done")

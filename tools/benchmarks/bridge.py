@@ -196,6 +196,21 @@ def callback_p99_share() -> dict:
     return _soak()["callback_p99_share"]
 
 
+def _delays_ms(recording, calls: list[float], changed: np.ndarray) -> np.ndarray:
+    """For each call's perf_counter time, ms to the JACK cycle carrying the first recorded frame
+    from the call's cycle on where `changed` [T] holds; calls with none are left out."""
+    delays = []
+    for t0 in calls:
+        k = int(np.searchsorted(recording.cycle_time_s, t0))  # first cycle after the call
+        if k >= len(recording.cycle_frame):
+            continue
+        first = int(recording.cycle_frame[k])
+        hits = np.flatnonzero(changed[first:])
+        if len(hits):
+            delays.append((recording.time_of(first + int(hits[0])) - t0) * 1000)
+    return np.array(delays)
+
+
 def edit_to_ear_ms(trials: int = 30) -> dict:
     from bridge.jack_tools import Recorder
     silence = np.zeros(RATE, np.float32)
@@ -221,19 +236,9 @@ def edit_to_ear_ms(trials: int = 30) -> dict:
         status = b.status()
         lead_ms = status["lead_s"] * 1000
         latency_ms = status["output_latency_s"] * 1000
-    x = np.abs(recording.audio[:, 0])
-    delays = []
-    for t0 in calls:
-        k = int(np.searchsorted(recording.cycle_time_s, t0))  # first cycle after the call
-        if k >= len(recording.cycle_frame):
-            continue
-        first = int(recording.cycle_frame[k])
-        hits = np.nonzero(x[first:] > 1e-4)[0]
-        if len(hits):
-            delays.append((recording.time_of(first + int(hits[0])) - t0) * 1000)
-    if not delays:
+    d = _delays_ms(recording, calls, np.abs(recording.audio[:, 0]) > 1e-4)
+    if not len(d):
         raise RuntimeError("no edit was found in the recording")
-    d = np.array(delays)
     return {"value": round(float(np.median(d)), 3), "unit": "ms", "p95": round(float(np.percentile(d, 95)), 3),
             "max": round(float(d.max()), 3), "trials": len(d), "measured_from": "set_audio call",
             "lead_ms": lead_ms, "host_buffer_ms": latency_ms, "device_process": SOAK_PROCESS,
@@ -266,18 +271,9 @@ def stop_to_ear_ms(trials: int = 20) -> dict:
                     b.stop()
                     time.sleep(0.09)
             recording = rec.result()
-            x, heard = recording.audio[:, 0], recording.heard()
-            delays = []
-            for t0 in calls:
-                k = int(np.searchsorted(recording.cycle_time_s, t0))
-                if k >= len(recording.cycle_frame):
-                    continue
-                first = int(recording.cycle_frame[k])
-                falling = np.nonzero((x[first:] < 0.5 - 1e-4) & heard[first:])[0]
-                if len(falling):
-                    delays.append((recording.time_of(first + int(falling[0])) - t0) * 1000)
+            falling = (recording.audio[:, 0] < 0.5 - 1e-4) & recording.heard()
             status = b.status()
-            cases[case] = (np.array(delays), status["command_rewinds"] - before)
+            cases[case] = (_delays_ms(recording, calls, falling), status["command_rewinds"] - before)
         lead_ms = status["lead_s"] * 1000
     (empty, rewinds), (effect, effect_rewinds) = cases["empty_chain"], cases["with_effect"]
     if not len(empty) or not len(effect):
